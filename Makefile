@@ -1,0 +1,49 @@
+# Entry points: `make demo` (the agent on its embedded simulated cluster) and
+# `make test` (everything CI runs; does its own set-up on a fresh machine).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The versions Debian bookworm / Raspberry Pi OS ship, so tests prove we work with them.
+DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
+
+.PHONY: test demo venv lint unit bench deb image system ansible-lint molecule clean
+
+test: lint unit system ansible-lint molecule
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(DEB_PINS)
+	touch $@
+
+demo: venv
+	$(BIN)/blinkt-agent demo
+
+lint: venv
+	$(BIN)/ruff check blinkt_agent tests bench
+	$(BIN)/ruff format --check blinkt_agent tests bench
+
+unit: venv
+	$(BIN)/pytest -q tests --ignore=tests/system
+
+bench: venv
+	$(BIN)/python -m bench
+
+# Debian package (dist/blinkt-agent_<version>_all.deb) and the booted-container proofs.
+deb:
+	tests/system/build-deb.sh
+
+image:
+	tests/system/image.sh
+
+system: venv deb image
+	tests/system/run.sh
+
+ansible-lint:
+	molecule/lint.sh
+
+molecule: venv deb image
+	molecule/run.sh
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

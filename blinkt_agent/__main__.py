@@ -1,0 +1,3 @@
+from blinkt_agent.cli import main
+
+raise SystemExit(main())

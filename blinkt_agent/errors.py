@@ -1,0 +1,32 @@
+"""One error hierarchy for the agent; each error carries its process exit code.
+
+Messages are single lines that name the setting, field or object at fault.
+Exit codes follow sysexits.h so that systemd can tell them apart
+(the unit sets RestartPreventExitStatus for the ones a restart cannot fix).
+"""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # unexpected internal error (a bug: please report it)
+EXIT_USAGE = 2  # bad command line (argparse)
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: `once` could not reach Nomad
+EXIT_IOERR = 74  # EX_IOERR: display/GPIO unusable (library missing, no permission)
+EXIT_NOPERM = 77  # EX_NOPERM: `once` was refused by Nomad's ACLs (403)
+EXIT_CONFIG = 78  # EX_CONFIG: bad config file, environment or flag value
+
+
+class AgentError(Exception):
+    """Base class: str(err) is the one-line message shown to the user."""
+
+    exit_code = EXIT_FAILURE
+
+
+class ConfigError(AgentError, ValueError):
+    """A setting is unknown, of the wrong type or out of range."""
+
+    exit_code = EXIT_CONFIG
+
+
+class DisplayError(AgentError, OSError):
+    """The display cannot be used (GPIO library missing, no permission)."""
+
+    exit_code = EXIT_IOERR
