@@ -1,0 +1,341 @@
+"""Settings: defaults, then the TOML file, then the environment, then flags.
+
+Every setting is declared once in SCHEMA (section, key, type, default,
+check); the loader, the error messages and `example_config()` all read it,
+so a new key cannot be half-added. Errors name the key and exit 78.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blinkt_agent.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/blinkt-agent/config.toml")
+
+DISPLAYS = ("blinkt", "terminal", "json")
+MODES = ("allocations", "cpu", "memory", "disk", "network")
+DISCOVERY = ("auto", "consul", "static")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+PALETTE_KEYS = ("pending", "running", "stopping", "failed", "lost", "unknown", "overflow")
+
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _choice(options):
+    def check(value):
+        if value not in options:
+            return "must be one of " + ", ".join(options)
+        return None
+
+    return check
+
+
+def _range(lo, hi):
+    def check(value):
+        if not lo <= value <= hi:
+            return f"must be between {lo} and {hi}"
+        return None
+
+    return check
+
+
+def _host_port(value):
+    try:
+        parse_host_port(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _url(value):
+    if value and not re.match(r"^(https?://)?[^\s/:]+(:\d{1,5})?/?$", value):
+        return "must look like http://HOST:PORT or https://HOST:PORT"
+    return None
+
+
+def _pin(value):
+    return None if 0 <= value <= 27 else "must be a BCM GPIO number 0..27"
+
+
+@dataclass(frozen=True)
+class Key:
+    section: str  # "" = top level
+    name: str
+    type: type
+    default: Any
+    check: Any = None
+    help: str = ""
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}" if self.section else self.name
+
+
+_MAIN = (
+    Key("", "display", str, "blinkt", _choice(DISPLAYS), "blinkt | terminal | json"),
+    Key(
+        "",
+        "mode",
+        str,
+        "allocations",
+        _choice(MODES),
+        "allocations | cpu | memory | disk | network",
+    ),
+    Key(
+        "", "brightness", float, 0.2, _range(0.0, 1.0), "0.0..1.0 (APA102 5-bit global brightness)"
+    ),
+    Key("", "node", str, "", None, 'Nomad node name to show; "" = this host\'s own Nomad client'),
+    Key("", "log_level", str, "info", _choice(LOG_LEVELS), "debug | info | warning | error"),
+    Key(
+        "", "linger", float, 300.0, _range(0, 86400), "seconds a failed/lost allocation stays shown"
+    ),
+    Key(
+        "",
+        "stale_after",
+        float,
+        60.0,
+        _range(0, 86400),
+        "seconds the last data stays shown once Nomad is unreachable",
+    ),
+    Key(
+        "nomad",
+        "discovery",
+        str,
+        "auto",
+        _choice(DISCOVERY),
+        "auto (static if address is set, else consul) | consul (address = fallback) | static",
+    ),
+    Key("nomad", "address", str, "", _url, 'static Nomad address, e.g. "http://127.0.0.1:4646"'),
+    Key("nomad", "token", str, "", None, "ACL token (never logged)"),
+    Key("nomad", "token_file", str, "", None, "file holding the ACL token"),
+    Key("nomad", "ca_cert", str, "", None, "CA bundle to verify Nomad's TLS certificate"),
+    Key("nomad", "client_cert", str, "", None, "client certificate for mutual TLS"),
+    Key("nomad", "client_key", str, "", None, "client key for mutual TLS"),
+    Key("nomad", "tls_server_name", str, "", None, "server name to verify instead of the host"),
+    Key("nomad", "skip_verify", bool, False, None, "do not verify TLS certificates (unsafe)"),
+    Key("nomad", "wait", float, 300.0, _range(1, 600), "blocking query wait in seconds"),
+    Key(
+        "nomad", "backoff_max", float, 60.0, _range(1, 3600), "cap of the retry backoff in seconds"
+    ),
+    Key("consul", "dns", str, "127.0.0.1:8600", _host_port, "HOST:PORT of Consul's DNS interface"),
+    Key("consul", "service", str, "nomad-client", None, "Consul service Nomad clients register"),
+    Key("consul", "tag", str, "http", None, "service tag of the HTTP API"),
+    Key("consul", "domain", str, "consul", None, "Consul DNS domain"),
+    Key("consul", "datacenter", str, "", None, '"" = the Consul agent\'s own datacenter'),
+    Key("consul", "node_name", str, "", None, 'this host\'s Consul node name; "" = hostname'),
+    Key(
+        "consul",
+        "scheme",
+        str,
+        "http",
+        _choice(("http", "https")),
+        "scheme for discovered addresses",
+    ),
+    Key("blinkt", "data_pin", int, 23, _pin, "BCM pin of the APA102 data line"),
+    Key("blinkt", "clock_pin", int, 24, _pin, "BCM pin of the APA102 clock line"),
+)
+_PALETTE = tuple(
+    Key(
+        "palette",
+        state,
+        str,
+        None,
+        lambda v: None if _HEX_COLOUR.match(v) else 'must be a colour like "#00ff00"',
+        f"colour of {state} allocations" if state != "overflow" else "colour of the overflow LED",
+    )
+    for state in PALETTE_KEYS
+)
+SCHEMA: tuple[Key, ...] = (*_MAIN, *_PALETTE)
+
+_BY_DOTTED = {key.dotted: key for key in SCHEMA}
+
+# Environment variables, as the Nomad CLI reads them, plus our own.
+ENVIRONMENT = {
+    "NOMAD_ADDR": "nomad.address",
+    "NOMAD_TOKEN": "nomad.token",
+    "NOMAD_CACERT": "nomad.ca_cert",
+    "NOMAD_CLIENT_CERT": "nomad.client_cert",
+    "NOMAD_CLIENT_KEY": "nomad.client_key",
+    "NOMAD_TLS_SERVER_NAME": "nomad.tls_server_name",
+    "NOMAD_SKIP_VERIFY": "nomad.skip_verify",
+    "BLINKT_AGENT_DISPLAY": "display",
+    "BLINKT_AGENT_MODE": "mode",
+    "BLINKT_AGENT_NODE": "node",
+    "BLINKT_AGENT_BRIGHTNESS": "brightness",
+    "BLINKT_AGENT_CONSUL_DNS": "consul.dns",
+}
+
+
+def parse_host_port(value: str, default_port: int = 8600) -> tuple[str, int]:
+    """'HOST:PORT', 'HOST' or '[v6]:PORT' → (host, port)."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([^:\s]+)(?::(\d+))?", value or "")
+    if not match:
+        raise ValueError("must be HOST:PORT")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4) or default_port)
+    if not 1 <= port <= 65535:
+        raise ValueError("port must be 1..65535")
+    return host, port
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings, keyed like the config file ('nomad.address')."""
+
+    values: dict[str, Any]
+    source: str = "defaults"
+    secrets: frozenset[str] = field(default=frozenset({"nomad.token"}))
+
+    def __getitem__(self, dotted: str) -> Any:
+        return self.values[dotted]
+
+    @property
+    def palette(self) -> dict[str, str]:
+        return {k: self.values[f"palette.{k}"] for k in PALETTE_KEYS if self.values[f"palette.{k}"]}
+
+    @property
+    def node_name(self) -> str:
+        """This host's name as Consul knows it: own-node preference in discovery."""
+        return self.values["consul.node_name"] or socket.gethostname().split(".")[0]
+
+    def token(self) -> str:
+        """The ACL token: `nomad.token`, else the contents of `nomad.token_file`."""
+        if self.values["nomad.token"]:
+            return self.values["nomad.token"]
+        path = self.values["nomad.token_file"]
+        if not path:
+            return ""
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigError(f"nomad.token_file: cannot read {path}: {err.strerror}") from None
+
+    def static_address(self) -> str | None:
+        address = self.values["nomad.address"]
+        if not address:
+            return None
+        return address if "://" in address else f"http://{address}"
+
+    def use_discovery(self) -> bool:
+        discovery = self.values["nomad.discovery"]
+        return discovery == "consul" or (discovery == "auto" and not self.values["nomad.address"])
+
+
+def _coerce(key: Key, value: Any, origin: str) -> Any:
+    """Check one value's type (strings from env/flags are converted)."""
+    where = f"{key.dotted}" + (f" (from {origin})" if origin else "")
+    if isinstance(value, str) and key.type is not str and origin:
+        value = _from_string(key, value, where)
+    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if key.type is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if key.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, key.type):
+        expected = {str: "a string", float: "a number", int: "an integer"}[key.type]
+        raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+    if key.check and (problem := key.check(value)):
+        raise ConfigError(f"{where}: {problem}, got {value!r}")
+    return value
+
+
+def _from_string(key: Key, text: str, where: str) -> Any:
+    try:
+        if key.type is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        return key.type(text)
+    except ValueError:
+        raise ConfigError(f"{where}: cannot read {text!r} as {key.type.__name__}") from None
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """{'nomad': {'address': x}} → {'nomad.address': x}; reject unknown keys."""
+    flat: dict[str, Any] = {}
+    sections = {key.section for key in SCHEMA if key.section}
+    for name, value in data.items():
+        if name in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: must be a [{name}] table")
+            for sub, subvalue in value.items():
+                dotted = f"{name}.{sub}"
+                if dotted not in _BY_DOTTED:
+                    raise ConfigError(f"{dotted}: unknown setting")
+                flat[dotted] = subvalue
+        elif name in _BY_DOTTED:
+            flat[name] = value
+        else:
+            raise ConfigError(f"{name}: unknown setting")
+    return flat
+
+
+def read_file(path: Path, required: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config: {path} does not exist") from None
+        return {}
+    except OSError as err:
+        raise ConfigError(f"config: cannot read {path}: {err.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config: {path} is not valid TOML: {err}") from None
+
+
+def load(
+    path: Path | None = None,
+    environ: dict[str, str] | None = None,
+    flags: dict[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults < file < environment < flags.
+
+    With no explicit path the default file is optional (the agent runs on
+    defaults); an explicit `--config PATH` must exist.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = path is not None or "BLINKT_AGENT_CONFIG" in environ
+    path = Path(path or environ.get("BLINKT_AGENT_CONFIG") or DEFAULT_CONFIG_PATH)
+    values = dict(defaults().values)
+    for dotted, value in _flatten(read_file(path, required=explicit)).items():
+        values[dotted] = _coerce(_BY_DOTTED[dotted], value, "")
+    for var, dotted in ENVIRONMENT.items():
+        if var in environ:
+            values[dotted] = _coerce(_BY_DOTTED[dotted], environ[var], var)
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            option = "--" + dotted.split(".")[-1].replace("_", "-")
+            values[dotted] = _coerce(_BY_DOTTED[dotted], value, option)
+    settings = Settings(values=values, source=str(path))
+    _check_together(settings)
+    return settings
+
+
+def defaults() -> Settings:
+    """The built-in settings alone (for `clear` when the config file is broken)."""
+    return Settings(values={key.dotted: key.default for key in SCHEMA}, source="defaults")
+
+
+def _check_together(settings: Settings) -> None:
+    """Rules that involve more than one key."""
+    if settings["nomad.discovery"] == "static" and not settings["nomad.address"]:
+        raise ConfigError('nomad.address: must be set when nomad.discovery = "static"')
+    if settings["blinkt.data_pin"] == settings["blinkt.clock_pin"]:
+        raise ConfigError("blinkt.clock_pin: must differ from blinkt.data_pin")
+    if bool(settings["nomad.client_cert"]) != bool(settings["nomad.client_key"]):
+        raise ConfigError("nomad.client_key: client_cert and client_key must be set together")
+    if settings["nomad.token"] and settings["nomad.token_file"]:
+        raise ConfigError("nomad.token_file: set either nomad.token or nomad.token_file, not both")

@@ -1,0 +1,242 @@
+"""A small Nomad HTTP API client: the few reads we need, typed errors, blocking queries.
+
+Every failure becomes one NomadError subclass with a one-line message; the
+ACL token is sent as X-Nomad-Token and never appears in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from blinkt_agent.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, AgentError
+
+CONNECT_TIMEOUT = 5.0
+# Nomad adds up to wait/16 of random jitter to a blocking query; allow that plus slack.
+READ_SLACK = 10.0
+
+
+class NomadError(AgentError):
+    """Base: Nomad could not give us what we asked for."""
+
+    exit_code = EXIT_UNAVAILABLE
+    kind = "error"
+
+
+class Unreachable(NomadError, ConnectionError):
+    kind = "unreachable"
+
+
+class ServerError(NomadError):
+    kind = "server error"
+
+
+class BadResponse(NomadError, ValueError):
+    kind = "bad response"
+
+
+class NotFound(NomadError, LookupError):
+    kind = "not found"
+
+
+class AccessDenied(NomadError, PermissionError):
+    exit_code = EXIT_NOPERM
+    kind = "access denied"
+
+
+# What an ACL token needs for each endpoint we call (Nomad ACL policy names).
+CAPABILITIES = (
+    (re.compile(r"^/v1/agent/"), "agent:read"),
+    (re.compile(r"^/v1/node/[^/]+/allocations$"), "node:read and namespace:read-job"),
+    (re.compile(r"^/v1/nodes?\b"), "node:read"),
+)
+
+
+def capability_for(path: str) -> str:
+    for pattern, capability in CAPABILITIES:
+        if pattern.search(path):
+            return capability
+    return "read access"
+
+
+@dataclass(frozen=True)
+class TLS:
+    ca_cert: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    server_name: str = ""
+    skip_verify: bool = False
+
+
+class _ServerNameAdapter(HTTPAdapter):
+    """Verify the certificate against NOMAD_TLS_SERVER_NAME, not the address we dial."""
+
+    def __init__(self, server_name: str) -> None:
+        self._server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["server_hostname"] = self._server_name
+        kwargs["assert_hostname"] = self._server_name
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def _reason(err: Exception) -> str:
+    """A short human reason from requests' nested exception chain."""
+    text = str(err)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("Temporary failure in name resolution", "host name not found"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
+        ("doesn't match", "TLS certificate name mismatch"),
+        ("Read timed out", "no answer (read timeout)"),
+        ("timed out", "connection timed out"),
+        ("Connection reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed by Nomad"),
+    ):
+        if needle in text:
+            return reason
+    return type(err).__name__
+
+
+class NomadClient:
+    """Reads from one Nomad agent's HTTP API (`address` like http://host:4646)."""
+
+    def __init__(
+        self,
+        address: str,
+        token: str = "",
+        tls: TLS | None = None,
+        session: requests.Session | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.address = address.rstrip("/")
+        self._session = session or requests.Session()
+        self._connect_timeout = connect_timeout
+        tls = tls or TLS()
+        if token:
+            self._session.headers["X-Nomad-Token"] = token
+        self._session.headers["User-Agent"] = "blinkt-agent"
+        self._session.verify = False if tls.skip_verify else (tls.ca_cert or True)
+        if tls.client_cert:
+            self._session.cert = (tls.client_cert, tls.client_key)
+        if tls.server_name:
+            self._session.mount("https://", _ServerNameAdapter(tls.server_name))
+
+    @property
+    def hostport(self) -> str:
+        return self.address.split("://", 1)[-1]
+
+    def close(self) -> None:
+        self._session.close()
+
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, wait: float | None = None
+    ) -> tuple[Any, int]:
+        """GET a JSON document; returns (data, X-Nomad-Index or 0)."""
+        read_timeout = (wait or 0) * (1 + 1 / 16) + READ_SLACK
+        try:
+            response = self._session.get(
+                self.address + path,
+                params=params,
+                timeout=(self._connect_timeout, read_timeout),
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as err:
+            raise Unreachable(f"Nomad {self.hostport}: TLS error: {_reason(err)}") from None
+        except requests.exceptions.RequestException as err:
+            raise Unreachable(f"Nomad {self.hostport}: {_reason(err)}") from None
+        status = response.status_code
+        if status == 403:
+            raise AccessDenied(
+                f"Nomad {self.hostport}: permission denied for {path}: "
+                f"the ACL token needs {capability_for(path)}"
+            )
+        if status == 404:
+            raise NotFound(f"Nomad {self.hostport}: {path} not found ({_body(response)})")
+        if status >= 500:
+            raise ServerError(
+                f"Nomad {self.hostport}: HTTP {status} for {path} ({_body(response)})"
+            )
+        if status != 200:
+            raise BadResponse(f"Nomad {self.hostport}: unexpected HTTP {status} for {path}")
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, ValueError):
+            raise BadResponse(f"Nomad {self.hostport}: {path} returned malformed JSON") from None
+        return data, _index(response)
+
+    # The endpoints we use.
+
+    def local_node_id(self) -> str:
+        data, _ = self.get("/v1/agent/self")
+        node_id = _dig(data, "stats", "client", "node_id")
+        if not isinstance(node_id, str) or not node_id:
+            raise BadResponse(
+                f"Nomad {self.hostport}: /v1/agent/self has no stats.client.node_id "
+                "(is this agent a Nomad client? set `node` to watch another node)"
+            )
+        return node_id
+
+    def node_id_by_name(self, name: str) -> str:
+        data, _ = self.get("/v1/nodes", params={"filter": f'Name == "{_quote(name)}"'})
+        if not isinstance(data, list):
+            raise BadResponse(f"Nomad {self.hostport}: /v1/nodes did not return a list")
+        matches = [n for n in data if isinstance(n, dict) and n.get("Name") == name]
+        if not matches:
+            raise NotFound(f"node: no Nomad node is named {name!r}")
+        if len(matches) > 1:
+            ids = ", ".join(str(n.get("ID", "?"))[:8] for n in matches)
+            raise NotFound(f"node: {len(matches)} Nomad nodes are named {name!r} ({ids})")
+        node_id = matches[0].get("ID")
+        if not isinstance(node_id, str) or not node_id:
+            raise BadResponse(f"Nomad {self.hostport}: node {name!r} has no ID")
+        return node_id
+
+    def node(self, node_id: str) -> dict:
+        data, _ = self.get(f"/v1/node/{node_id}")
+        if not isinstance(data, dict):
+            raise BadResponse(f"Nomad {self.hostport}: /v1/node/{node_id} is not an object")
+        return data
+
+    def node_allocations(self, node_id: str, index: int, wait: float) -> tuple[list, int]:
+        """Blocking query: returns when the index passes `index` or `wait` runs out."""
+        params = {"index": index, "wait": f"{int(wait * 1000)}ms"} if index else None
+        data, new_index = self.get(
+            f"/v1/node/{node_id}/allocations", params=params, wait=wait if index else None
+        )
+        if not isinstance(data, list):
+            raise BadResponse(f"Nomad {self.hostport}: allocations of {node_id} is not a list")
+        return data, new_index
+
+
+def _index(response: requests.Response) -> int:
+    try:
+        return max(0, int(response.headers.get("X-Nomad-Index", "0")))
+    except ValueError:
+        return 0
+
+
+def _body(response: requests.Response) -> str:
+    text = " ".join(response.text.split())
+    return (text[:120] + "…") if len(text) > 120 else (text or "no body")
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _quote(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,60 @@
+"""systemd notifications (Type=notify): READY, STATUS and WATCHDOG.
+
+Silent outside systemd: sdnotify does nothing when NOTIFY_SOCKET is unset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import sdnotify
+
+log = logging.getLogger(__name__)
+
+
+def watchdog_interval(environ=os.environ) -> float | None:
+    """Seconds between WATCHDOG=1 pings: a third of WatchdogSec, or None when off."""
+    usec = environ.get("WATCHDOG_USEC")
+    pid = environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return max(0.05, int(usec) / 1e6 / 3)
+    except ValueError:
+        return None
+
+
+class Notifier:
+    def __init__(self, notifier=None, clock=time.monotonic, environ=os.environ):
+        self._notifier = notifier or sdnotify.SystemdNotifier()
+        self._clock = clock
+        self._status: str | None = None
+        self._last_ping = float("-inf")
+        self.interval = watchdog_interval(environ)
+
+    def ready(self) -> None:
+        self._notifier.notify("READY=1")
+
+    def reloading(self) -> None:
+        self._notifier.notify("RELOADING=1")
+
+    def stopping(self) -> None:
+        self._notifier.notify("STOPPING=1")
+
+    def status(self, text: str) -> None:
+        """Send STATUS= only when it changed (it is also our one log line per state)."""
+        if text != self._status:
+            self._status = text
+            self._notifier.notify(f"STATUS={text}")
+            log.info("%s", text)
+
+    def watchdog(self) -> None:
+        """Ping, at most once per interval; call only after real progress."""
+        if self.interval is None:
+            return
+        now = self._clock()
+        if now - self._last_ping >= self.interval:
+            self._last_ping = now
+            self._notifier.notify("WATCHDOG=1")

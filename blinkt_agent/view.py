@@ -1,0 +1,80 @@
+"""What to show now: the frame and the STATUS line from what the watcher last said.
+
+Pure: the service loop passes the clock readings in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from blinkt_agent import mapping
+from blinkt_agent.errors import AgentError
+from blinkt_agent.frame import Frame
+from blinkt_agent.nomad import AccessDenied, NotFound
+from blinkt_agent.watcher import Snapshot
+
+
+@dataclass(frozen=True)
+class Look:
+    """The settings that shape a frame (a subset of Settings, cheap to compare)."""
+
+    mode: str = "allocations"
+    brightness: float = 0.2
+    linger: float = 300.0
+    stale_after: float = 60.0
+    palette: mapping.Palette = field(default_factory=mapping.Palette.default)
+
+
+@dataclass(frozen=True)
+class View:
+    snapshot: Snapshot | None = None
+    last_ok: float | None = None  # monotonic time of the last good answer
+    problem: AgentError | None = None
+    retry_in: float = 0.0
+
+
+def is_stale(view: View, look: Look, now: float) -> bool:
+    return view.last_ok is None or now - view.last_ok > look.stale_after
+
+
+def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
+    if isinstance(view.problem, AccessDenied):
+        return mapping.status_frame("denied", look.brightness)
+    if isinstance(view.problem, NotFound):
+        return mapping.status_frame("node_gone", look.brightness)
+    if view.snapshot is None:
+        kind = "unreachable" if view.problem else "no_data"
+        return mapping.status_frame(kind, look.brightness)
+    if view.problem and is_stale(view, look, now):
+        return mapping.status_frame("unreachable", look.brightness)
+    snap = view.snapshot
+    if look.mode == "allocations":
+        return mapping.allocations_frame(
+            snap.allocations, now_ns, look.palette, look.linger, look.brightness
+        )
+    return mapping.resource_frame(snap.node or {}, snap.allocations, look.mode, look.brightness)
+
+
+def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
+    """The human line for `systemctl status` (and our one log line per change)."""
+    if view.problem is not None:
+        retry = f", retry in {view.retry_in:.0f} s" if view.retry_in >= 1 else ""
+        if isinstance(view.problem, AccessDenied):
+            return f"access denied: {view.problem}{retry}"
+        showing = ""
+        if view.snapshot is not None and not is_stale(view, look, now):
+            showing = " (showing last data)"
+        return f"waiting for Nomad: {view.problem}{retry}{showing}"
+    if view.snapshot is None:
+        return "starting: looking for Nomad"
+    snap = view.snapshot
+    counts = mapping.summarize(snap.allocations, now_ns, look.linger)
+    what = mapping.describe_counts(counts)
+    if look.mode != "allocations":
+        usage = mapping.resource_usage(snap.node or {}, snap.allocations, look.mode)
+        if usage and usage[1] > 0:
+            what += f", {look.mode} {100 * usage[0] / usage[1]:.0f}% allocated"
+        else:
+            what += f", {look.mode}: no capacity reported"
+    via = "" if snap.via == "consul" else f" ({snap.via})"
+    return f"node {snap.node_name}: {what} via {snap.address}{via}"

@@ -1,0 +1,194 @@
+"""Watch one Nomad node's allocations with blocking queries (runs in its own thread).
+
+The watcher finds the node, then loops on GET /v1/node/:id/allocations with
+`index`/`wait`, and hands every answer or failure to `emit` as an Update or
+a Problem. It publishes a deadline before each step so that the service
+loop can tell a long blocking query (fine) from a hung one (stop the
+watchdog pings).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from blinkt_agent.backoff import Backoff
+from blinkt_agent.discovery import DiscoveryError, NomadLocator
+from blinkt_agent.errors import AgentError
+from blinkt_agent.nomad import CONNECT_TIMEOUT, READ_SLACK, NomadClient, NomadError, NotFound
+
+log = logging.getLogger(__name__)
+
+# A blocking query that comes back at once with an unchanged index (a buggy
+# proxy, an index stuck at 0) must not turn into a busy loop.
+MIN_QUERY_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Nomad last told us about the node."""
+
+    node_id: str
+    node_name: str
+    allocations: list
+    node: dict | None
+    address: str
+    via: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Update:
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Problem:
+    error: AgentError
+    retry_in: float
+
+
+@dataclass
+class WatchOptions:
+    node: str = ""  # Nomad node name; "" = the Nomad client on this host
+    own_node: str = ""  # this host's name (for "" above when discovery lands elsewhere)
+    wait: float = 300.0
+    want_node: bool = False  # resource modes need the node's capacity
+    backoff_max: float = 60.0
+
+
+class Watcher:
+    def __init__(
+        self,
+        options: WatchOptions,
+        locator: NomadLocator,
+        client_for: Callable[[str], NomadClient],
+        emit: Callable[[Update | Problem], None],
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.options = options
+        self._locator = locator
+        self._client_for = client_for
+        self._emit = emit
+        self._clock = clock
+        self._backoff = backoff or Backoff(cap=options.backoff_max)
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._client: NomadClient | None = None
+        self._node_id: str | None = None
+        self._node_name = options.node
+        self._node: dict | None = None
+        self._index = 0
+
+    # Watchdog support: the service loop asks whether this thread is keeping time.
+
+    def healthy(self) -> bool:
+        with self._lock:
+            return self._deadline is None or self._clock() <= self._deadline
+
+    def _expect_within(self, seconds: float) -> None:
+        with self._lock:
+            self._deadline = self._clock() + seconds
+
+    def _step_timeout(self, wait: float = 0.0) -> float:
+        # Discovery (a few DNS tries), node lookups, then the query itself.
+        return 3 * CONNECT_TIMEOUT + 2 * READ_SLACK + wait * (1 + 1 / 16) + 10
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self._expect_within(self._step_timeout(self.options.wait))
+            try:
+                started = self._clock()
+                changed = self._poll()
+                if not changed and self._clock() - started < MIN_QUERY_INTERVAL:
+                    self._sleep(MIN_QUERY_INTERVAL - (self._clock() - started))
+            except (NomadError, DiscoveryError) as err:
+                self._handle(err)
+        with self._lock:
+            self._deadline = None
+
+    def check(self) -> None:
+        """One round for `blinkt-agent once`: no backoff, each discovered instance tried once."""
+        while True:
+            try:
+                self._poll()
+                return
+            except (NomadError, DiscoveryError) as err:
+                if _unreachable(err) and self._locator.failed():
+                    self._client = None
+                    continue
+                self._emit(Problem(err, 0.0))
+                return
+
+    def _sleep(self, seconds: float) -> None:
+        self._expect_within(seconds + 5)
+        self.stop.wait(seconds)
+
+    def _poll(self) -> bool:
+        """One round: (re)connect if needed, one blocking query. True if the index moved."""
+        address = self._locator.address()
+        if self._client is None or self._client.address != address.rstrip("/"):
+            self._client = self._client_for(address)
+        client = self._client
+        if self._node_id is None:
+            self._node_id = self._find_node(client)
+            self._node = client.node(self._node_id)
+            self._node_name = str(self._node.get("Name") or self._node_name or self._node_id[:8])
+            self._index = 0
+        allocations, index = client.node_allocations(self._node_id, self._index, self.options.wait)
+        if self.stop.is_set():
+            return True
+        previous = self._index
+        if index < previous:
+            log.info("Nomad index went back from %d to %d: starting over", previous, index)
+        changed = index != previous
+        if self.options.want_node and changed and previous:
+            self._node = client.node(self._node_id)
+        # The next query must block: an index of 0 would return at once.
+        self._index = max(index, 1)
+        self._backoff.reset()
+        self._emit(
+            Update(
+                Snapshot(
+                    node_id=self._node_id,
+                    node_name=self._node_name,
+                    allocations=allocations,
+                    node=self._node,
+                    address=client.hostport,
+                    via=self._locator.via,
+                    index=index,
+                )
+            )
+        )
+        return changed
+
+    def _find_node(self, client: NomadClient) -> str:
+        if self.options.node:
+            return client.node_id_by_name(self.options.node)
+        here = self._locator.current_node()
+        if here is None or here.lower() == self.options.own_node.lower():
+            return client.local_node_id()
+        # Discovery had to use another Pi's Nomad client: find ours by name.
+        return client.node_id_by_name(self.options.own_node)
+
+    def _handle(self, err: AgentError) -> None:
+        if isinstance(err, NotFound):
+            self._node_id = None  # the node may come back (re-registered): look it up again
+        if _unreachable(err):
+            self._client = None
+            if self._locator.failed():
+                log.info("%s; trying the next Nomad instance", err)
+                self._emit(Problem(err, 0.0))
+                return
+        delay = self._backoff.next()
+        self._emit(Problem(err, delay))
+        self._sleep(delay)
+
+
+def _unreachable(err: AgentError) -> bool:
+    return isinstance(err, NomadError) and err.kind == "unreachable"
