@@ -223,7 +223,9 @@ class SimNomad:
         server = _Server((self.host, self._port), _Handler, self)
         self._port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, name="sim-nomad", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="sim-nomad", daemon=True
+        ).start()
 
     def _unserve(self) -> None:
         server, self._server = self._server, None
@@ -983,7 +985,8 @@ def _node_index(sim: SimNomad, node_id: str) -> int:
 
 def _allocs_index(sim: SimNomad, node_id: str) -> int:
     indexes = [a.modify_index for a in sim._allocs.values() if a.node_id == node_id]
-    return max(indexes) if indexes else sim._tables["allocs"]
+    # An empty node reports the allocs table index, never 0 (Nomad: "prevents blocking").
+    return max(indexes) if indexes else max(sim._tables["allocs"], 1)
 
 
 def _node_allocs(sim: SimNomad, node_id: str, caps: frozenset[str] | None) -> list[dict]:
