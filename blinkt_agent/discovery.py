@@ -68,8 +68,9 @@ class SrvQuery:
 def _ask(query: SrvQuery, qname: str, rdtype: str) -> dns.message.Message:
     request = dns.message.make_query(qname, rdtype)
     try:
+        # A truncated answer still holds usable SRV records; missing A records are asked for.
         response = dns.query.udp(
-            request, query.dns_host, port=query.dns_port, timeout=query.timeout, ignore_trunc=True
+            request, query.dns_host, port=query.dns_port, timeout=query.timeout
         )
     except dns.exception.Timeout:
         raise DiscoveryError(

@@ -22,7 +22,7 @@ def load(tmp_path, text="", environ=None, flags=None):
 
 
 def test_config_path_from_environment_must_exist(tmp_path):
-    with pytest.raises(ConfigError, match="none.toml does not exist"):
+    with pytest.raises(ConfigError, match=r"none\.toml does not exist"):
         config.load(None, environ={"BLINKT_AGENT_CONFIG": str(tmp_path / "none.toml")})
 
 
@@ -107,7 +107,7 @@ def test_token_from_token_file(tmp_path):
 
 def test_unreadable_token_file_is_a_config_error_without_the_token(tmp_path):
     settings = load(tmp_path, f'[nomad]\ntoken_file = "{tmp_path / "missing"}"\n')
-    with pytest.raises(ConfigError, match="nomad.token_file: cannot read"):
+    with pytest.raises(ConfigError, match=r"nomad\.token_file: cannot read"):
         settings.token()
 
 

@@ -72,7 +72,7 @@ def test_blocking_query_returns_when_something_changes(nomad, client):
     assert 0.2 < time.monotonic() - started < 3
     assert new_index > index
     assert [a["JobID"] for a in allocations] == ["late"]
-    method, path, query, _ = nomad.request_log[-1]
+    _, _, query, _ = nomad.request_log[-1]
     assert query["index"] == str(index) and query["wait"] == "5000ms"
 
 
@@ -120,7 +120,7 @@ def test_unknown_node_is_not_found(client):
 
 def test_server_errors_are_typed(nomad, client):
     nomad.fail_next(500, body="rpc error: No cluster leader")
-    with pytest.raises(ServerError, match="HTTP 500.*No cluster leader"):
+    with pytest.raises(ServerError, match=r"HTTP 500.*No cluster leader"):
         client.local_node_id()
 
 
