@@ -82,7 +82,7 @@ def test_no_dns_server_listening_times_out():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(DiscoveryError, match="Consul DNS 127.0.0.1"):
+    with pytest.raises(DiscoveryError, match=r"Consul DNS 127\.0\.0\.1"):
         lookup(SrvQuery("127.0.0.1", port, timeout=0.3))
 
 

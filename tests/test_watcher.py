@@ -13,7 +13,7 @@ from blinkt_agent.backoff import Backoff
 from blinkt_agent.discovery import NomadLocator, SrvQuery
 from blinkt_agent.nomad import AccessDenied, NomadClient, NotFound, Unreachable
 from blinkt_agent.sim import SimNomad
-from blinkt_agent.watcher import Problem, Update, WatchOptions, Watcher
+from blinkt_agent.watcher import Problem, Update, Watcher, WatchOptions
 
 
 class Fast(Backoff):
