@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m bench`): numbers to compare between changes, not tests."""

@@ -1,0 +1,7 @@
+"""Run every benchmark and print its numbers."""
+
+from bench import bench_display, bench_mapping
+
+for suite in (bench_mapping, bench_display):
+    print(f"# {suite.__name__}")
+    suite.main()
