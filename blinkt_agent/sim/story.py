@@ -1,0 +1,149 @@
+"""The demo's scripted story: about 75 s of cluster life on one node, played on a SimCluster.
+
+Jobs get placed (pending, then running one by one), one allocation fails, one is stopped
+(desired "stop" while still running, then complete), a scale-up puts more allocations on the
+node than there are LEDs, the CPU and memory views are shown, and Nomad goes away and comes
+back. Steps are plain data so tests can play the story fast and check where it ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from blinkt_agent.sim.cluster import SimCluster
+
+# Operations, as tuples:
+#   ("place", label, job, cpu, memory_mb)  new pending allocation of `job` (group = job)
+#   ("client", label, client_status)       what the Nomad client reports
+#   ("desired", label, desired_status)     what the scheduler wants
+#   ("outage", down)                       Nomad unreachable / back
+Op = tuple
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    hold: float  # seconds the step stays on screen at speed 1
+    ops: tuple[Op, ...] = ()
+    mode: str = "allocations"  # display hint: "allocations", "cpu" or "memory"
+
+
+def _place(label: str, job: str, cpu: int, memory_mb: int) -> Op:
+    return ("place", label, job, cpu, memory_mb)
+
+
+CACHE = tuple(f"cache{i}" for i in range(6))
+
+STEPS: tuple[Step, ...] = (
+    Step("An idle Nomad node", 3),
+    Step(
+        "Job web placed: 3 allocations pending",
+        3,
+        tuple(_place(f"web{i}", "web", 500, 256) for i in range(3)),
+    ),
+    Step("web[0] is running", 2, (("client", "web0", "running"),)),
+    Step("web[1] is running", 2, (("client", "web1", "running"),)),
+    Step("web[2] is running", 2, (("client", "web2", "running"),)),
+    Step(
+        "Job api placed: 2 allocations pending",
+        3,
+        (_place("api0", "api", 800, 512), _place("api1", "api", 800, 512)),
+    ),
+    Step("api[0] is running", 2, (("client", "api0", "running"),)),
+    Step("api[1] failed", 4, (("client", "api1", "failed"),)),
+    Step("Batch job report placed", 3, (_place("report", "report", 1000, 1024),)),
+    Step("report is running", 3, (("client", "report", "running"),)),
+    Step("web[2] is stopping (desired stop, still running)", 4, (("desired", "web2", "stop"),)),
+    Step("web[2] stopped (complete)", 3, (("client", "web2", "complete"),)),
+    Step(
+        "Job cache scaled to 6: more allocations than LEDs",
+        4,
+        tuple(_place(label, "cache", 200, 128) for label in CACHE),
+    ),
+    Step(
+        "cache is running: 10 allocations on 8 LEDs (overflow)",
+        5,
+        tuple(("client", label, "running") for label in CACHE),
+    ),
+    Step("CPU view: each LED is a share of the node's CPU", 6, mode="cpu"),
+    Step("Memory view: each LED is a share of the node's memory", 6, mode="memory"),
+    Step("Nomad is unreachable", 10, (("outage", True),)),
+    Step("Nomad is back", 4, (("outage", False),)),
+    Step(
+        "Job cache stopped",
+        4,
+        tuple(("desired", label, "stop") for label in CACHE)
+        + tuple(("client", label, "complete") for label in CACHE),
+    ),
+    Step("report finished (complete)", 4, (("client", "report", "complete"),)),
+)
+
+
+class Story:
+    """Plays STEPS against one node of a SimCluster; `alloc_ids` maps labels to alloc IDs."""
+
+    def __init__(
+        self,
+        cluster: SimCluster,
+        node_id: str | None = None,
+        *,
+        loop: bool = False,
+        steps: tuple[Step, ...] = STEPS,
+    ):
+        self.nomad = cluster.nomad
+        self.node_id = node_id or cluster.local_node_id
+        self.loop = loop
+        self.steps = steps
+        self.alloc_ids: dict[str, str] = {}
+
+    @property
+    def duration(self) -> float:
+        """Seconds one pass takes at speed 1."""
+        return sum(step.hold for step in self.steps)
+
+    def play(
+        self,
+        stop: threading.Event,
+        speed: float = 1.0,
+        on_step: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """Play until the end (or forever with `loop`) or until `stop` is set.
+        on_step(title, mode) is called after each step has been applied."""
+        try:
+            while not stop.is_set():
+                self.reset()
+                for step in self.steps:
+                    self.apply(step)
+                    if on_step:
+                        on_step(step.title, step.mode)
+                    if stop.wait(step.hold / speed):
+                        return
+                if not self.loop:
+                    return
+        finally:
+            # Never leave Nomad down behind a stopped story.
+            self.nomad.set_outage(False)
+
+    def reset(self) -> None:
+        """Garbage-collect the allocations of the previous pass."""
+        for alloc_id in self.alloc_ids.values():
+            self.nomad.remove_alloc(alloc_id)
+        self.alloc_ids.clear()
+
+    def apply(self, step: Step) -> None:
+        for op in step.ops:
+            match op:
+                case ("place", label, job, cpu, memory_mb):
+                    self.alloc_ids[label] = self.nomad.add_alloc(
+                        self.node_id, job, job, cpu=cpu, memory_mb=memory_mb
+                    )
+                case ("client", label, status):
+                    self.nomad.update_alloc(self.alloc_ids[label], client_status=status)
+                case ("desired", label, status):
+                    self.nomad.update_alloc(self.alloc_ids[label], desired_status=status)
+                case ("outage", down):
+                    self.nomad.set_outage(down)
+                case _:
+                    raise ValueError(f"unknown story operation {op!r}")
