@@ -168,11 +168,13 @@ class Agent:
         self._start_watcher()
         self._render()
         self.notifier.ready()
+        # Wake at least as often as the watchdog wants a ping.
+        tick = min(TICK, self.notifier.interval or TICK)
         while not stop.is_set():
             if self._reload.is_set():
                 self._apply_reload()
             try:
-                generation, event = self._events.get(timeout=TICK)
+                generation, event = self._events.get(timeout=tick)
                 if generation == self._generation:
                     self._absorb(event)
             except queue.Empty:

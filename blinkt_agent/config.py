@@ -324,6 +324,18 @@ def load(
     return settings
 
 
+def override(settings: Settings, values: dict[str, Any], origin: str = "override") -> Settings:
+    """A copy of `settings` with some keys replaced (checked like any other source)."""
+    merged = dict(settings.values)
+    for dotted, value in values.items():
+        if dotted not in _BY_DOTTED:
+            raise ConfigError(f"{dotted}: unknown setting")
+        merged[dotted] = _coerce(_BY_DOTTED[dotted], value, origin)
+    new = Settings(values=merged, source=settings.source)
+    _check_together(new)
+    return new
+
+
 def defaults() -> Settings:
     """The built-in settings alone (for `clear` when the config file is broken)."""
     return Settings(values={key.dotted: key.default for key in SCHEMA}, source="defaults")

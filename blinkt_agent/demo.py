@@ -1,0 +1,82 @@
+"""`blinkt-agent demo`: the real agent pipeline against an in-process simulated cluster.
+
+A simulated Nomad (HTTP, blocking queries) and a Consul DNS server start on
+loopback ports; the agent discovers Nomad through DNS exactly as on a Pi,
+while a scripted story changes the cluster. The terminal shows the LEDs;
+`--display blinkt` on a Pi lights the real ones (a hardware check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from blinkt_agent import config
+from blinkt_agent.agent import Agent, display_of
+from blinkt_agent.notify import Notifier
+from blinkt_agent.sim import SimCluster
+from blinkt_agent.sim.story import Story
+
+log = logging.getLogger(__name__)
+
+OWN_NODE = "pi-01"
+
+
+def demo_settings(cluster: SimCluster, flags: dict) -> config.Settings:
+    """Defaults tuned for a story told in a minute, pointed at the simulator."""
+    settings = config.override(
+        config.defaults(),
+        {
+            "display": "terminal",
+            "brightness": 0.5,
+            "consul.dns": cluster.dns.address,
+            "consul.node_name": OWN_NODE,
+            "nomad.wait": 30.0,
+            "nomad.backoff_max": 2.0,
+            "stale_after": 3.0,
+            "linger": 8.0,
+        },
+        origin="demo",
+    )
+    given = {key: value for key, value in flags.items() if value is not None}
+    return config.override(settings, given, origin="a flag") if given else settings
+
+
+def run_demo(args: argparse.Namespace, flags: dict) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
+        settings = demo_settings(cluster, flags)
+        display = display_of(settings)
+        agent = Agent(settings, display, Notifier())
+
+        def on_step(step) -> None:
+            if hasattr(agent.display, "set_caption"):
+                agent.display.set_caption(step.title)
+            else:
+                log.info("demo: %s", step.title)
+            mode = step.mode or settings["mode"]
+            if mode != agent.settings["mode"]:
+                agent.reload(config.override(agent.settings, {"mode": mode}, origin="demo"))
+
+        story = Story(cluster, cluster.local_node_id)
+        teller = threading.Thread(
+            target=story.play,
+            args=(stop,),
+            kwargs={"speed": args.speed, "on_step": on_step, "loop": True},
+            name="story",
+            daemon=True,
+        )
+        if args.duration is not None:
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True
+            timer.start()
+        teller.start()
+        try:
+            agent.run(stop)
+        finally:
+            agent.display.close()
+    return 0
