@@ -88,6 +88,12 @@ class LoggedRequest(NamedTuple):
     headers: Any  # http.client.HTTPMessage: a case-insensitive mapping
 
 
+class _Route(NamedTuple):
+    capability: str | None  # ACL capability the endpoint needs
+    index_of: Callable[[], int] | None  # the endpoint's X-Nomad-Index; None: not blocking
+    render: Callable[[frozenset[str] | None], Any]  # the JSON body, given the token's caps
+
+
 class _Reject(Exception):
     """Answer the request with a plain-text error, the way Nomad's HTTP layer does."""
 
@@ -282,18 +288,18 @@ class SimNomad:
         with self._changed:
             index = self._bump("nodes")
             self._nodes[node_id] = _Node(
-                node_id,
-                name,
-                datacenter or self.datacenter,
-                cpu,
-                memory_mb,
-                disk_mb,
-                mbits,
-                reserved_cpu,
-                reserved_memory_mb,
-                reserved_disk_mb,
-                index,
-                index,
+                id=node_id,
+                name=name,
+                datacenter=datacenter or self.datacenter,
+                cpu=cpu,
+                memory_mb=memory_mb,
+                disk_mb=disk_mb,
+                mbits=mbits,
+                reserved_cpu=reserved_cpu,
+                reserved_memory_mb=reserved_memory_mb,
+                reserved_disk_mb=reserved_disk_mb,
+                create_index=index,
+                modify_index=index,
             )
             if local or self._local_id is None:
                 self._local_id = node_id
@@ -339,24 +345,24 @@ class SimNomad:
             slot = self._slots[key] = self._slots.get(key, -1) + 1
             index = self._bump("allocs")
             self._allocs[alloc_id] = _Alloc(
-                alloc_id,
-                str(uuid.uuid4()),
-                node_id,
-                namespace,
-                job,
-                group,
-                slot,
-                client_status,
-                desired_status,
-                cpu,
-                memory_mb,
-                disk_mb,
-                mbits,
-                index,
-                index,
-                index,
-                now,
-                now,
+                id=alloc_id,
+                eval_id=str(uuid.uuid4()),
+                node_id=node_id,
+                namespace=namespace,
+                job=job,
+                group=group,
+                slot=slot,
+                client_status=client_status,
+                desired_status=desired_status,
+                cpu=cpu,
+                memory_mb=memory_mb,
+                disk_mb=disk_mb,
+                mbits=mbits,
+                create_index=index,
+                modify_index=index,
+                alloc_modify_index=index,
+                create_time=now,
+                modify_time=now,
             )
         return alloc_id
 
@@ -377,6 +383,7 @@ class SimNomad:
                 alloc.alloc_modify_index = index
 
     def remove_alloc(self, alloc_id: str) -> None:
+        """Garbage-collect the allocation: it disappears from every answer."""
         with self._changed:
             del self._allocs[alloc_id]
             self._bump("allocs")
@@ -758,58 +765,53 @@ class _Handler(BaseHTTPRequestHandler):
     # -- Nomad API ------------------------------------------------------------------------
 
     def _api(self, sim: SimNomad, path: str, query: dict[str, str], malformed: bool) -> None:
-        parts = path.strip("/").split("/")
-        if path == "/v1/agent/self":
-            route = ("agent:read", None, lambda caps: self._agent_self(sim))
-        elif path == "/v1/status/leader":
-            route = (None, None, lambda caps: f"{sim.host}:4647")
-        elif path == "/v1/nodes":
-            route = (
-                "node:read",
-                lambda: sim._tables["nodes"],
-                lambda caps: self._nodes(sim, query),
-            )
-        elif len(parts) == 3 and parts[:2] == ["v1", "node"]:
-            route = (
-                "node:read",
-                lambda: _node_index(sim, parts[2]),
-                lambda caps: self._node(sim, parts[2]),
-            )
-        elif len(parts) == 4 and parts[:2] == ["v1", "node"] and parts[3] == "allocations":
-            route = (
-                "node:read",
-                lambda: _allocs_index(sim, parts[2]),
-                lambda caps: _node_allocs(sim, parts[2], caps),
-            )
-        else:
-            raise _Reject(404, "404 page not found\n")
+        route = self._route(sim, path, query)
         if self.command != "GET":
             raise _Reject(405, "Invalid method")
-        capability, index_of, render = route
         min_index, wait = _blocking_params(query)
-        caps = self._authorize(sim, capability)
+        caps = self._authorize(sim, route.capability)
+        headers = {}
         with sim._changed:
-            if index_of and min_index:
-                deadline = time.monotonic() + wait
-                while index_of() <= min_index and not (sim.outage or sim._closing.is_set()):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    sim._changed.wait(remaining)
+            if route.index_of and min_index:
+                _block(sim, lambda: route.index_of() > min_index, wait)
             if sim.outage or sim._closing.is_set():
                 self.close_connection = True
                 return
-            body = json.dumps(render(caps)).encode()
-            headers = {}
-            if index_of:
+            body = json.dumps(route.render(caps)).encode()
+            if route.index_of:
                 headers = {
-                    "X-Nomad-Index": str(max(index_of(), 1)),
+                    "X-Nomad-Index": str(max(route.index_of(), 1)),
                     "X-Nomad-KnownLeader": "true",
                     "X-Nomad-LastContact": "0",
                 }
         if malformed:
             body = body[: len(body) // 2]
         self._send(200, body, "application/json", headers)
+
+    def _route(self, sim: SimNomad, path: str, query: dict[str, str]) -> _Route:
+        parts = path.strip("/").split("/")
+        node_id = parts[2] if len(parts) > 2 else ""
+        if path == "/v1/agent/self":
+            return _Route("agent:read", None, lambda caps: self._agent_self(sim))
+        if path == "/v1/status/leader":
+            return _Route(None, None, lambda caps: f"{sim.host}:4647")
+        if path == "/v1/nodes":
+            return _Route(
+                "node:read", lambda: sim._tables["nodes"], lambda caps: self._nodes(sim, query)
+            )
+        if len(parts) == 3 and parts[:2] == ["v1", "node"]:
+            return _Route(
+                "node:read",
+                lambda: _node_index(sim, node_id),
+                lambda caps: self._node(sim, node_id),
+            )
+        if len(parts) == 4 and parts[:2] == ["v1", "node"] and parts[3] == "allocations":
+            return _Route(
+                "node:read",
+                lambda: _allocs_index(sim, node_id),
+                lambda caps: _node_allocs(sim, node_id, caps),
+            )
+        raise _Reject(404, "404 page not found\n")  # Go's ServeMux answer
 
     def _authorize(self, sim: SimNomad, capability: str | None) -> frozenset[str] | None:
         """The token's capabilities; None when ACLs are off. 403 like Nomad otherwise."""
@@ -976,6 +978,16 @@ def _blocking_params(query: dict[str, str]) -> tuple[int, float]:
     wait = min(wait, MAX_WAIT_S)
     # Nomad spreads wake-ups of many waiters by up to wait/16.
     return min_index, wait + random.uniform(0, wait / 16)
+
+
+def _block(sim: SimNomad, done: Callable[[], bool], wait: float) -> None:
+    """Wait (sim._changed held) until done(), the wait is over, or the server goes away."""
+    deadline = time.monotonic() + wait
+    while not done() and not (sim.outage or sim._closing.is_set()):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        sim._changed.wait(remaining)
 
 
 def _node_index(sim: SimNomad, node_id: str) -> int:
