@@ -20,8 +20,8 @@ def test_story_offers_the_resource_views():
 
 def test_story_played_fast_ends_in_the_scripted_state(sim_cluster):
     seen = []
-    Story(sim_cluster).play(threading.Event(), speed=50, on_step=lambda *hint: seen.append(hint))
-    assert [title for title, _ in seen] == [step.title for step in STEPS]
+    Story(sim_cluster).play(threading.Event(), speed=50, on_step=seen.append)
+    assert seen == list(STEPS)
     final = statuses(sim_cluster)
     assert final["web.web[0]"] == ("running", "run")
     assert final["web.web[2]"] == ("complete", "stop")
@@ -33,7 +33,7 @@ def test_story_played_fast_ends_in_the_scripted_state(sim_cluster):
 def test_story_overflows_the_leds_and_has_an_outage(sim_cluster):
     live, outages = [], []
 
-    def watch(title, mode):
+    def watch(step):
         shown = [s for s in statuses(sim_cluster).values() if s[0] in ("pending", "running")]
         live.append(len(shown))
         outages.append(sim_cluster.nomad.outage)
@@ -44,13 +44,12 @@ def test_story_overflows_the_leds_and_has_an_outage(sim_cluster):
 
 def test_stopping_a_looping_story_brings_nomad_back(sim_cluster):
     stop = threading.Event()
-    story = Story(sim_cluster, loop=True)
 
-    def stop_in_outage(title, mode):
+    def stop_in_outage(step):
         if sim_cluster.nomad.outage:
             stop.set()
 
-    story.play(stop, speed=100, on_step=stop_in_outage)
+    Story(sim_cluster).play(stop, speed=100, on_step=stop_in_outage, loop=True)
     assert not sim_cluster.nomad.outage
 
 
@@ -64,10 +63,10 @@ def test_a_second_pass_starts_from_a_clean_node(sim_cluster):
 def test_a_looping_story_starts_over(sim_cluster):
     stop, titles = threading.Event(), []
 
-    def count(title, mode):
-        titles.append(title)
+    def count(step):
+        titles.append(step.title)
         if titles.count(STEPS[0].title) == 2:
             stop.set()
 
-    Story(sim_cluster, loop=True).play(stop, speed=200, on_step=count)
+    Story(sim_cluster).play(stop, speed=200, on_step=count, loop=True)
     assert len(titles) == len(STEPS) + 1

@@ -89,12 +89,10 @@ class Story:
         cluster: SimCluster,
         node_id: str | None = None,
         *,
-        loop: bool = False,
         steps: tuple[Step, ...] = STEPS,
     ):
         self.nomad = cluster.nomad
         self.node_id = node_id or cluster.local_node_id
-        self.loop = loop
         self.steps = steps
         self.alloc_ids: dict[str, str] = {}
 
@@ -107,20 +105,21 @@ class Story:
         self,
         stop: threading.Event,
         speed: float = 1.0,
-        on_step: Callable[[str, str], None] | None = None,
+        on_step: Callable[[Step], None] | None = None,
+        loop: bool = False,
     ) -> None:
-        """Play until the end (or forever with `loop`) or until `stop` is set.
-        on_step(title, mode) is called after each step has been applied."""
+        """Play to the end (or over and over with `loop`) unless `stop` is set first.
+        on_step(step) is called once each step has been applied (step.title, step.mode)."""
         try:
             while not stop.is_set():
                 self.reset()
                 for step in self.steps:
                     self.apply(step)
                     if on_step:
-                        on_step(step.title, step.mode)
+                        on_step(step)
                     if stop.wait(step.hold / speed):
                         return
-                if not self.loop:
+                if not loop:
                     return
         finally:
             # Never leave Nomad down behind a stopped story.
