@@ -35,8 +35,9 @@ FLAG_KEYS = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _options(default) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command name."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=default)
     common.add_argument(
         "--config", metavar="PATH", help=f"TOML config (default {config.DEFAULT_CONFIG_PATH})"
     )
@@ -47,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--consul-dns", metavar="HOST:PORT", help="Consul DNS server")
     common.add_argument("--brightness", metavar="0.0-1.0", help="LED brightness")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return common
 
+
+def _parser() -> argparse.ArgumentParser:
+    # After the command, SUPPRESS keeps an option given before it from being reset.
+    common, after = _options(None), _options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="blinkt-agent",
         description="Show a Nomad node's allocations on a Pimoroni Blinkt! (8 APA102 LEDs).",
@@ -55,13 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"blinkt-agent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", parents=[common], help="the service: watch Nomad, light the LEDs")
+    commands.add_parser("run", parents=[after], help="the service: watch Nomad, light the LEDs")
     commands.add_parser(
-        "once", parents=[common], help="discover, fetch, show one frame, print a summary"
+        "once", parents=[after], help="discover, fetch, show one frame, print a summary"
     )
-    commands.add_parser("clear", parents=[common], help="turn the LEDs off")
+    commands.add_parser("clear", parents=[after], help="turn the LEDs off")
     demo = commands.add_parser(
-        "demo", parents=[common], help="simulated Nomad + Consul DNS, the real pipeline"
+        "demo", parents=[after], help="simulated Nomad + Consul DNS, the real pipeline"
     )
     demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     demo.add_argument("--speed", type=float, default=1.0, help="story speed factor (default 1)")

@@ -1,0 +1,255 @@
+"""The agent as a subprocess: sd_notify over a real socket, signals, exit codes, GPIO decoded."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from blinkt_agent.sim import SimNomad
+
+ROOT = Path(__file__).resolve().parents[1]
+GPIO_DOUBLE = ROOT / "tests" / "gpio_double"
+
+
+def agent_env(tmp_path, gpio=True, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "BLINKT_"))}
+    env.pop("NOTIFY_SOCKET", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(GPIO_DOUBLE)] * gpio + [str(ROOT)])
+    env["BLINKT_GPIO_DOUBLE_STATE"] = str(tmp_path / "leds.json")
+    env.update(extra)
+    return env
+
+
+def write_config(tmp_path, cluster, body=""):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'{body}\n[consul]\ndns = "{cluster.dns.address}"\nnode_name = "pi-01"\n'
+        "[nomad]\nwait = 5\nbackoff_max = 1\n"
+    )
+    return path
+
+
+def blinkt_agent(*args, env, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "blinkt_agent", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **kw,
+    )
+
+
+def leds(tmp_path):
+    state = json.loads((tmp_path / "leds.json").read_text())
+    return state, [(p["r"], p["g"], p["b"]) for p in state["pixels"] if p["brightness"] > 0]
+
+
+class NotifySocket:
+    """A real AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def drain(self):
+        try:
+            while True:
+                self.messages.extend(self.sock.recv(4096).decode().splitlines())
+        except TimeoutError:
+            pass
+
+    def wait_for(self, predicate, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.drain()
+            if any(predicate(m) for m in self.messages):
+                return next(m for m in self.messages if predicate(m))
+        raise AssertionError(f"not seen in {timeout} s; got {self.messages[-5:]}")
+
+
+@pytest.fixture
+def notify(tmp_path):
+    sock = NotifySocket(tmp_path / "notify")
+    yield sock
+    sock.sock.close()
+
+
+def spawn(tmp_path, cluster, notify, body="", **env_extra):
+    config = write_config(tmp_path, cluster, body)
+    env = agent_env(tmp_path, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="600000", **env_extra)
+    return subprocess.Popen(
+        [sys.executable, "-m", "blinkt_agent", "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_run_notifies_ready_status_and_watchdog_then_sigterm_leaves_leds_dark(
+    tmp_path, sim_cluster, notify
+):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    proc = spawn(tmp_path, sim_cluster, notify)
+    try:
+        notify.wait_for(lambda m: m == "READY=1")
+        status = notify.wait_for(lambda m: m.startswith("STATUS=node pi-01: 1 allocation"))
+        notify.wait_for(lambda m: m == "WATCHDOG=1")
+        _, lit = leds(tmp_path)
+        assert len(lit) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    state, lit = leds(tmp_path)
+    assert lit == [] and state["cleaned_up"] is True
+    assert "via 127.0.0.1:" in status
+    notify.drain()
+    assert "STOPPING=1" in notify.messages
+
+
+def test_decoded_leds_follow_allocation_changes(tmp_path, sim_cluster, notify):
+    nomad, node = sim_cluster.nomad, sim_cluster.local_node_id
+    proc = spawn(tmp_path, sim_cluster, notify)
+    try:
+        notify.wait_for(lambda m: m.startswith("STATUS=node pi-01: no allocations"))
+        ids = [nomad.add_alloc(node, f"job{i}", client_status="running") for i in range(3)]
+        notify.wait_for(lambda m: "3 allocations (3 running)" in m)
+        nomad.update_alloc(ids[1], client_status="failed")
+        notify.wait_for(lambda m: "1 failed" in m)
+        _, lit = leds(tmp_path)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert lit[0] == lit[2] != lit[1]
+    assert proc.returncode == 0
+
+
+def test_sighup_rereads_the_config(tmp_path, sim_cluster, notify):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    proc = spawn(tmp_path, sim_cluster, notify)
+    try:
+        notify.wait_for(lambda m: "1 allocation" in m)
+        write_config(tmp_path, sim_cluster, 'mode = "memory"')
+        proc.send_signal(signal.SIGHUP)
+        notify.wait_for(lambda m: m == "RELOADING=1")
+        notify.wait_for(lambda m: "memory" in m and m.startswith("STATUS=node"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_sighup_with_a_broken_config_keeps_running(tmp_path, sim_cluster, notify):
+    proc = spawn(tmp_path, sim_cluster, notify)
+    try:
+        notify.wait_for(lambda m: m.startswith("STATUS=node pi-01"))
+        write_config(tmp_path, sim_cluster, "brightness = 7")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    assert "reload refused" in stderr and "brightness" in stderr
+
+
+def test_config_error_exits_78_with_one_line_naming_the_key(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('mode = "rainbow"\n')
+    result = blinkt_agent("--config", str(config), "run", env=agent_env(tmp_path))
+    assert result.returncode == 78
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR mode: must be one of")
+
+
+def test_bad_flag_value_exits_78(tmp_path):
+    result = blinkt_agent("run", "--brightness", "2", env=agent_env(tmp_path))
+    assert result.returncode == 78
+    assert "brightness (from --brightness): must be between 0.0 and 1.0" in result.stderr
+
+
+def test_usage_error_exits_2(tmp_path):
+    assert blinkt_agent("launch", env=agent_env(tmp_path)).returncode == 2
+
+
+def test_version(tmp_path):
+    result = blinkt_agent("--version", env=agent_env(tmp_path))
+    assert result.returncode == 0 and result.stdout.startswith("blinkt-agent 0.")
+
+
+def test_once_prints_a_summary_and_lights_the_leds(tmp_path, sim_cluster):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="pending")
+    config = write_config(tmp_path, sim_cluster)
+    result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("node pi-01: 1 allocation (1 pending) via 127.0.0.1:")
+    assert len(leds(tmp_path)[1]) == 1
+
+
+def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
+    sim_cluster.nomad.set_outage(True)
+    config = write_config(tmp_path, sim_cluster)
+    result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
+    assert result.returncode == 69
+    assert "connection refused" in result.stderr
+    assert result.stdout.startswith("waiting for Nomad")
+
+
+def test_once_exits_77_on_acl_refusal_without_showing_the_token(tmp_path):
+    with SimNomad(acl_tokens={"secret-token-1": {"agent:read"}}) as nomad:
+        nomad.add_node("pi-01")
+        env = agent_env(tmp_path, NOMAD_TOKEN="secret-token-1")
+        result = blinkt_agent("--nomad-addr", nomad.url, "once", env=env)
+    assert result.returncode == 77
+    assert "node:read" in result.stderr
+    assert "secret-token-1" not in result.stderr + result.stdout
+
+
+def test_clear_darkens_the_leds(tmp_path, sim_cluster):
+    config = write_config(tmp_path, sim_cluster)
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    assert blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path)).returncode == 0
+    assert leds(tmp_path)[1]
+    result = blinkt_agent("--config", str(config), "clear", env=agent_env(tmp_path))
+    assert result.returncode == 0
+    state, lit = leds(tmp_path)
+    assert lit == [] and state["cleaned_up"]
+
+
+def test_clear_works_even_with_a_broken_config(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("brightness = \n")
+    result = blinkt_agent("--config", str(config), "clear", env=agent_env(tmp_path))
+    assert result.returncode == 0
+    assert "clearing with the default settings" in result.stderr
+    assert leds(tmp_path)[1] == []
+
+
+def test_missing_gpio_library_exits_74_with_what_to_install(tmp_path):
+    result = blinkt_agent("clear", env=agent_env(tmp_path, gpio=False))
+    assert result.returncode == 74
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "python3-rpi-lgpio" in lines[0]
+
+
+def test_json_display_prints_exactly_the_documented_shape(tmp_path, sim_cluster):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    config = write_config(tmp_path, sim_cluster)
+    result = blinkt_agent(
+        "--config", str(config), "--display", "json", "once", env=agent_env(tmp_path)
+    )
+    frame = json.loads(result.stdout.splitlines()[0])
+    assert list(frame) == ["pixels"] and len(frame["pixels"]) == 8
+    assert all(set(p) == {"r", "g", "b", "brightness"} for p in frame["pixels"])
+    assert frame["pixels"][0]["brightness"] == 0.2 and frame["pixels"][1]["brightness"] == 0.0
