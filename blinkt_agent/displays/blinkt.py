@@ -15,8 +15,9 @@ from blinkt_agent.frame import DARK, NUM_PIXELS, Frame, apa102_brightness
 DATA_PIN = 23  # BCM numbers, as wired on the Blinkt!
 CLOCK_PIN = 24
 START_FRAME_BITS = 32  # 32 zero bits tell every LED that a new frame begins
-# Each LED passes data on one clock edge late, so the last of n LEDs needs
-# n/2 extra clock edges after its word; pimoroni's driver sends 36.
+# Each LED passes the stream on half a clock late (it re-sends on the falling
+# edge), so the data for the last of n LEDs arrives n/2 clocks after the last
+# word: an end frame of n/2 more clocks. pimoroni's driver sends 36.
 END_FRAME_BITS = 36
 LED_HEADER = 0b111_00000  # the first three bits of every LED word, then 5-bit brightness
 

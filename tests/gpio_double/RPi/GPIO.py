@@ -8,9 +8,10 @@ APA102 decoding, sampling the data pin on each rising clock edge:
   * a start frame is at least 32 zero bits; the first 1 after it begins
     the first LED word (the LED's own way of finding the word boundary);
   * 8 LED words of 32 bits: 0b111 + 5-bit brightness, blue, green, red;
-  * the frame is latched (shown) only after 36 more clock edges, the end
-    frame that pushes the data through the chain (one bit per LED per
-    edge, n/2 edges for n LEDs, 36 in the Blinkt! driver).
+  * the frame is latched (shown) only after 36 more clock edges: the end
+    frame that pushes the data down the chain (each LED delays it by half
+    a clock, so n LEDs need n/2 clocks; the Blinkt! driver sends 36 and
+    this double insists on them, so a driver that skimps is caught).
 A bad header is recorded in errors() and the frame is dropped.
 
 Stdlib only: the container tests copy this file to .../dist-packages/RPi/.
