@@ -2,8 +2,11 @@
 
 import pytest
 
-# --- simulator fixtures (blinkt_agent.sim): fresh servers on free loopback ports per test ---
 from blinkt_agent.sim import SimCluster, SimConsulDNS, SimNomad
+
+pytest_plugins = ["tests.fixtures_gpio"]  # the gpio_double fixture
+
+# --- simulator fixtures (blinkt_agent.sim): fresh servers on free loopback ports per test ---
 
 
 @pytest.fixture

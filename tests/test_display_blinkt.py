@@ -10,8 +10,6 @@ from blinkt_agent.displays.blinkt import BlinktDisplay
 from blinkt_agent.errors import EXIT_IOERR, ConfigError, DisplayError
 from blinkt_agent.frame import DARK, Pixel, apa102_brightness, make_frame
 
-pytest_plugins = ["tests.fixtures_gpio"]
-
 FRAME = make_frame(Pixel(i * 30, 255 - i * 30, 7 * i, i / 7) for i in range(8))
 
 

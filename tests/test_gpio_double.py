@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_gpio"]
-
 DATA, CLOCK = 23, 24
 
 
