@@ -1,8 +1,9 @@
 """Settings: defaults, then the TOML file, then the environment, then flags.
 
 Every setting is declared once in SCHEMA (section, key, type, default,
-check); the loader, the error messages and `example_config()` all read it,
-so a new key cannot be half-added. Errors name the key and exit 78.
+check); the loader and its error messages read it, and tests/test_docs.py
+checks the README and the packaged config against it, so a key cannot be
+half-added. Errors name the key and exit 78.
 """
 
 from __future__ import annotations
