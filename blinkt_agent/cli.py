@@ -17,7 +17,6 @@ import time
 from blinkt_agent import __version__, config
 from blinkt_agent.agent import Agent, display_of, look_of, watcher_of
 from blinkt_agent.errors import EXIT_FAILURE, EXIT_OK, AgentError, ConfigError
-from blinkt_agent.frame import DARK
 from blinkt_agent.notify import Notifier
 from blinkt_agent.view import View, frame, status_line
 from blinkt_agent.watcher import Problem, Update
@@ -167,7 +166,5 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_clear(args: argparse.Namespace, settings: config.Settings) -> int:
-    display = display_of(settings)
-    display.show(DARK)
-    display.close()
+    display_of(settings).close()  # every display goes dark on close
     return EXIT_OK

@@ -12,6 +12,7 @@ import argparse
 import logging
 import signal
 import threading
+import time
 
 from blinkt_agent import config
 from blinkt_agent.agent import Agent, display_of
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 OWN_NODE = "pi-01"
 
 
-def demo_settings(cluster: SimCluster, flags: dict) -> config.Settings:
-    """Defaults tuned for a story told in a minute, pointed at the simulator."""
+def demo_settings(cluster: SimCluster, flags: dict, speed: float = 1.0) -> config.Settings:
+    """Defaults for a story told in a minute (less with `speed`), pointed at the simulator."""
     settings = config.override(
         config.defaults(),
         {
@@ -35,8 +36,9 @@ def demo_settings(cluster: SimCluster, flags: dict) -> config.Settings:
             "consul.node_name": OWN_NODE,
             "nomad.wait": 30.0,
             "nomad.backoff_max": 2.0,
-            "stale_after": 3.0,
-            "linger": 8.0,
+            # Times on the story's clock, so that a fast demo still shows them.
+            "stale_after": max(0.2, 3.0 / speed),
+            "linger": max(0.5, 8.0 / speed),
         },
         origin="demo",
     )
@@ -44,20 +46,39 @@ def demo_settings(cluster: SimCluster, flags: dict) -> config.Settings:
     return config.override(settings, given, origin="a flag") if given else settings
 
 
+class CaptionNotifier(Notifier):
+    """Shows the agent's STATUS line beside the LEDs instead of logging it."""
+
+    def __init__(self, display) -> None:
+        super().__init__(environ={})
+        self.display = display
+
+    def status(self, text: str) -> None:
+        if hasattr(self.display, "set_caption"):
+            self.display.set_caption(text)
+        else:
+            super().status(text)
+
+
 def run_demo(args: argparse.Namespace, flags: dict) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
-        settings = demo_settings(cluster, flags)
+        settings = demo_settings(cluster, flags, args.speed)
         display = display_of(settings)
-        agent = Agent(settings, display, Notifier())
+        agent = Agent(settings, display, CaptionNotifier(display))
+        if hasattr(display, "note"):
+            # Log lines would break the LED line that is redrawn in place.
+            logging.getLogger("blinkt_agent").setLevel(logging.WARNING)
+        started = time.monotonic()
 
         def on_step(step) -> None:
-            if hasattr(agent.display, "set_caption"):
-                agent.display.set_caption(step.title)
+            line = f"[{time.monotonic() - started:5.1f} s] {step.title}"
+            if hasattr(agent.display, "note"):
+                agent.display.note(line)
             else:
-                log.info("demo: %s", step.title)
+                log.info("demo: %s", line)
             mode = step.mode or settings["mode"]
             if mode != agent.settings["mode"]:
                 agent.reload(config.override(agent.settings, {"mode": mode}, origin="demo"))

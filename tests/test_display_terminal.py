@@ -69,3 +69,20 @@ def test_close_on_a_plain_stream_prints_the_dark_frame():
     display.show(RED)
     display.close()
     assert stream.getvalue().splitlines()[-1] == " ".join(["off"] * 8)
+
+
+def test_note_scrolls_above_the_led_line_on_a_tty():
+    stream = FakeTty()
+    display = TerminalDisplay(stream)
+    display.show(GREEN)
+    display.note("web[0] is running")
+    out = stream.getvalue()
+    note_at = out.index("web[0] is running\n")
+    assert out.count("\x1b[38;2;0;255;0m") == 2  # the LED line, drawn again below the note
+    assert out.rindex("\x1b[38;2;0;255;0m") > note_at
+
+
+def test_note_is_a_plain_line_otherwise():
+    stream = io.StringIO()
+    TerminalDisplay(stream).note("Nomad is back")
+    assert stream.getvalue() == "Nomad is back\n"

@@ -50,16 +50,28 @@ class TerminalDisplay:
         """Text shown after the LEDs from the next show() on (the demo's story step)."""
         self._caption = text
 
-    def show(self, frame: Frame) -> None:
-        if (frame, self._caption) == self._shown:
-            return
-        caption = f"  {self._caption}" if self._caption else ""
+    def note(self, text: str) -> None:
+        """A line of its own above the LEDs (the demo's story), which scrolls away."""
         if self._tty:
-            self._stream.write(f"{CLEAR_LINE}{render_tty(frame)}{caption}")
+            self._stream.write(f"{CLEAR_LINE}{text}\n")
+            if self._shown is not None:
+                self._draw(*self._shown)
         else:
-            self._stream.write(f"{render_plain(frame)}{caption}\n")
+            self._stream.write(f"{text}\n")
         self._stream.flush()
-        self._shown = (frame, self._caption)
+
+    def show(self, frame: Frame) -> None:
+        if (frame, self._caption) != self._shown:
+            self._draw(frame, self._caption)
+            self._stream.flush()
+
+    def _draw(self, frame: Frame, caption: str) -> None:
+        text = f"  {caption}" if caption else ""
+        if self._tty:
+            self._stream.write(f"{CLEAR_LINE}{render_tty(frame)}{text}")
+        else:
+            self._stream.write(f"{render_plain(frame)}{text}\n")
+        self._shown = (frame, caption)
 
     def close(self) -> None:
         """Show the LEDs dark and end the line; safe to call twice."""
