@@ -21,13 +21,15 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from blinkt_agent.errors import AgentError
+from blinkt_agent.errors import EXIT_UNAVAILABLE, AgentError
 
 log = logging.getLogger(__name__)
 
 
 class DiscoveryError(AgentError, LookupError):
     """Consul DNS gave no usable Nomad instance (the message says why)."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 @dataclass(frozen=True)

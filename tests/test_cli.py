@@ -206,6 +206,14 @@ def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
     assert result.stdout.startswith("waiting for Nomad")
 
 
+def test_once_exits_69_when_consul_dns_has_no_nomad(tmp_path, sim_cluster):
+    sim_cluster.dns.mode = "nxdomain"
+    config = write_config(tmp_path, sim_cluster)
+    result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
+    assert result.returncode == 69
+    assert "NXDOMAIN" in result.stderr
+
+
 def test_once_exits_77_on_acl_refusal_without_showing_the_token(tmp_path):
     with SimNomad(acl_tokens={"secret-token-1": {"agent:read"}}) as nomad:
         nomad.add_node("pi-01")
