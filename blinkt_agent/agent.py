@@ -66,6 +66,8 @@ def locator_of(settings: config.Settings) -> NomadLocator:
 
 def client_factory(settings: config.Settings) -> Callable[[str], NomadClient]:
     token = settings.token()  # read once per (re)load: a bad token_file is a config error
+    if settings["nomad.skip_verify"]:
+        log.warning("nomad.skip_verify is set: Nomad's TLS certificate is not checked")
     tls = TLS(
         ca_cert=settings["nomad.ca_cert"],
         client_cert=settings["nomad.client_cert"],

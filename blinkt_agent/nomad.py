@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from blinkt_agent.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, AgentError
@@ -125,9 +126,13 @@ class NomadClient:
         if token:
             self._session.headers["X-Nomad-Token"] = token
         self._session.headers["User-Agent"] = "blinkt-agent"
-        self._session.verify = False if tls.skip_verify else (tls.ca_cert or True)
-        if tls.client_cert:
-            self._session.cert = (tls.client_cert, tls.client_key)
+        # Passed with every request: a session-level setting would lose to
+        # REQUESTS_CA_BUNDLE from the environment (requests merges it per request).
+        self._verify: bool | str = False if tls.skip_verify else (tls.ca_cert or True)
+        if tls.skip_verify:
+            # Said once here, not by urllib3 on every request into the journal.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._cert = (tls.client_cert, tls.client_key) if tls.client_cert else None
         if tls.server_name:
             self._session.mount("https://", _ServerNameAdapter(tls.server_name))
 
@@ -148,6 +153,8 @@ class NomadClient:
                 self.address + path,
                 params=params,
                 timeout=(self._connect_timeout, read_timeout),
+                verify=self._verify,
+                cert=self._cert,
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as err:
