@@ -149,7 +149,11 @@ def test_unit_as_shipped_is_sandboxed_and_configured(agent: Container, figures):
     c.sh(f"systemctl stop {UNIT} && mv {DROP_IN} /root/test.conf && systemctl daemon-reload")
     try:
         c.sh(f"systemctl start {UNIT}")
-        waiting = wait_for("a STATUS while waiting", lambda: c.prop("StatusText"))
+        waiting = wait_for(
+            "a STATUS saying why it waits",
+            lambda: (text := c.prop("StatusText")).startswith("waiting for Nomad") and text,
+            timeout=30,
+        )
         show = c.show(
             "Type", "NotifyAccess", "WatchdogUSec", "Restart", "RestartUSec",
             "RestartPreventExitStatus", "User", "ExecStopPost", "Wants", "After", "Requires",
@@ -183,22 +187,25 @@ def test_unit_as_shipped_is_sandboxed_and_configured(agent: Container, figures):
     assert score <= 2.0 and offline_score <= 2.0
 
 
-def test_gpio_group_opens_devices_inside_the_sandbox(agent: Container):
-    """The devices belong to root:gpio 0660; the agent reaches them through its group
-    membership, which must survive PrivateUsers= and the rest of the sandbox. (The
-    container has no GPIO devices; a root:gpio 0640 file takes the same check.)"""
+def test_gpio_libraries_get_what_they_need_inside_the_sandbox(agent: Container):
+    """The GPIO devices belong to root:gpio 0660: the agent reaches them through its
+    group membership, which must survive PrivateUsers= and the rest of the sandbox
+    (the container has no GPIO devices; a root:gpio 0640 file takes the same
+    check). lgpio makes a FIFO in the working directory when it is imported."""
     c = agent
     probe = "/var/lib/blinkt-gpio-double/gpio-only"
     check = "/etc/systemd/system/blinkt-agent.service.d/zz-gpio-check.conf"
     c.sh(f"echo ok > {probe} && chown root:gpio {probe} && chmod 0640 {probe}")
+    script = f"cat {probe} && mkfifo .lgd-nfy0 && rm .lgd-nfy0 && pwd"
     c.sh(
         f"printf '[Service]\\nType=oneshot\\nRestart=no\\nExecStart=\\n"
-        f"ExecStart=/bin/cat {probe}\\nExecStopPost=\\n' > {check} && systemctl daemon-reload"
+        f'ExecStart=/bin/sh -c "{script}"\\nExecStopPost=\\n\' > {check}'
+        " && systemctl daemon-reload"
     )
     try:
         c.sh(f"systemctl restart {UNIT}")
-        assert "ok" in c.sh(f"journalctl -u {UNIT} -n 5 -o cat --no-pager")
-        assert c.prop("Result") == "success"
+        assert c.prop("Result") == "success", c.journal()
+        assert "ok\n/run/blinkt-agent\n" in c.sh(f"journalctl -u {UNIT} -n 5 -o cat --no-pager")
     finally:
         c.sh(f"rm {check} {probe} && systemctl daemon-reload && systemctl restart {UNIT}")
     assert_running(c)
