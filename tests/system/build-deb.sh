@@ -63,12 +63,13 @@ if ((lint)); then
     # the host's (the host itself is not touched), with the package's man pages.
     pkg=$work/root
     dpkg-deb -x "$work/$deb" "$pkg"
+    rc=0
     # shellcheck disable=SC2016  # $1 is expanded by the inner sh
     verify=$(MANPATH=$pkg/usr/share/man unshare --mount sh -c '
         mount -t overlay overlay -o lowerdir="$1/usr/bin:/usr/bin" /usr/bin &&
         exec systemd-analyze verify "$1/lib/systemd/system/blinkt-agent.service"' _ "$pkg" 2>&1) \
-        || true
-    [[ -z $verify ]] || die "systemd-analyze verify: $verify"
+        || rc=$?
+    [[ -z $verify && $rc == 0 ]] || die "systemd-analyze verify (exit $rc): $verify"
 fi
 cp "$work/$deb" "$out/"
 log "$out/$deb"
