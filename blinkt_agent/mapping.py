@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 
 from blinkt_agent.errors import ConfigError
 from blinkt_agent.frame import NUM_PIXELS, OFF, Frame, Pixel, make_frame
+from blinkt_agent.outside import as_list, dig
 
 STATES = ("pending", "running", "stopping", "failed", "lost", "unknown")
 RESOURCES = ("cpu", "memory", "disk", "network")
@@ -114,7 +115,7 @@ def visible_allocations(allocs: object, now_ns: int, linger_s: float) -> list[tu
     allocations come and go; entries without a usable CreateIndex go last.
     """
     shown = []
-    for alloc in _as_list(allocs):
+    for alloc in as_list(allocs):
         state = classify(alloc, now_ns, linger_s)
         if state is not None:
             shown.append((alloc, state))
@@ -207,7 +208,7 @@ def resource_usage(node: object, allocs: object, resource: str) -> tuple[float, 
         return None
     used = sum(
         _alloc_amount(alloc, resource)
-        for alloc in _as_list(allocs)
+        for alloc in as_list(allocs)
         if isinstance(alloc, Mapping) and alloc.get("ClientStatus") not in TERMINAL_CLIENT_STATUSES
     )
     return used, capacity
@@ -242,36 +243,36 @@ def _check_resource(resource: str) -> None:
 
 
 def _node_capacity(node: object, resource: str) -> float:
-    if isinstance(_get(node, "NodeResources"), Mapping):
-        total, reserved = _get(node, "NodeResources"), _get(node, "ReservedResources")
+    if isinstance(dig(node, "NodeResources"), Mapping):
+        total, reserved = dig(node, "NodeResources"), dig(node, "ReservedResources")
         if resource == "network":
             # ReservedResources.Networks only reserves ports, never bandwidth.
-            return _device_mbits(_get(total, "Networks"))
+            return _device_mbits(dig(total, "Networks"))
         return max(
             0.0, _amount(total, _NODE_PATHS[resource]) - _amount(reserved, _NODE_PATHS[resource])
         )
-    total, reserved = _get(node, "Resources"), _get(node, "Reserved")
+    total, reserved = dig(node, "Resources"), dig(node, "Reserved")
     if resource == "network":
-        return max(0.0, _device_mbits(_get(total, "Networks")) - _mbits(_get(reserved, "Networks")))
+        return max(0.0, _device_mbits(dig(total, "Networks")) - _mbits(dig(reserved, "Networks")))
     key = _OLD_KEYS[resource]
-    return max(0.0, _number(_get(total, key)) - _number(_get(reserved, key)))
+    return max(0.0, _number(dig(total, key)) - _number(dig(reserved, key)))
 
 
 def _alloc_amount(alloc: Mapping, resource: str) -> float:
     allocated = alloc.get("AllocatedResources")
     if isinstance(allocated, Mapping):
-        tasks = _get(allocated, "Tasks")
+        tasks = dig(allocated, "Tasks")
         tasks = list(tasks.values()) if isinstance(tasks, Mapping) else []
         if resource == "disk":
-            return _number(_get(allocated, "Shared", "DiskMB"))
+            return _number(dig(allocated, "Shared", "DiskMB"))
         if resource == "network":
-            shared = _mbits(_get(allocated, "Shared", "Networks"))
-            return shared + sum(_mbits(_get(task, "Networks")) for task in tasks)
+            shared = _mbits(dig(allocated, "Shared", "Networks"))
+            return shared + sum(_mbits(dig(task, "Networks")) for task in tasks)
         return sum(_amount(task, _TASK_PATHS[resource]) for task in tasks)
     old = alloc.get("Resources")
     if resource == "network":
-        return _mbits(_get(old, "Networks"))
-    return _number(_get(old, _OLD_KEYS[resource]))
+        return _mbits(dig(old, "Networks"))
+    return _number(dig(old, _OLD_KEYS[resource]))
 
 
 def _device_mbits(networks: object) -> float:
@@ -281,7 +282,7 @@ def _device_mbits(networks: object) -> float:
     every entry would count its bandwidth twice.
     """
     per_device = {}
-    for network in _as_list(networks):
+    for network in as_list(networks):
         if isinstance(network, Mapping):
             device = network.get("Device")
             per_device[device if isinstance(device, str) else ""] = _number(network.get("MBits"))
@@ -289,7 +290,7 @@ def _device_mbits(networks: object) -> float:
 
 
 def _mbits(networks: object) -> float:
-    return sum(_number(_get(network, "MBits")) for network in _as_list(networks))
+    return sum(_number(dig(network, "MBits")) for network in as_list(networks))
 
 
 # --- status patterns -----------------------------------------------------------------
@@ -314,19 +315,6 @@ def status_frame(kind: str, brightness: float) -> Frame:
 
 
 # --- tolerant readers for outside JSON -----------------------------------------------
-
-
-def _as_list(value: object) -> list:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _get(obj: object, *path: str) -> object:
-    """obj[path[0]][path[1]]..., or None as soon as a level is not a mapping."""
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _timestamp(value: object) -> int | float | None:
@@ -354,12 +342,12 @@ def _number(value: object) -> float:
 
 
 def _amount(obj: object, path: tuple[str, ...]) -> float:
-    return _number(_get(obj, *path))
+    return _number(dig(obj, *path))
 
 
 def _age_key(alloc: object) -> tuple:
-    index = _get(alloc, "CreateIndex")
-    alloc_id = _get(alloc, "ID")
+    index = dig(alloc, "CreateIndex")
+    alloc_id = dig(alloc, "ID")
     alloc_id = alloc_id if isinstance(alloc_id, str) else ""
     if isinstance(index, int) and not isinstance(index, bool):
         return (0, index, alloc_id)

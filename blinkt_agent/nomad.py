@@ -16,6 +16,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from blinkt_agent.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, AgentError
+from blinkt_agent.outside import dig
 
 CONNECT_TIMEOUT = 5.0
 # Nomad adds up to wait/16 of random jitter to a blocking query; allow that plus slack.
@@ -185,7 +186,7 @@ class NomadClient:
 
     def local_node_id(self) -> str:
         data, _ = self.get("/v1/agent/self")
-        node_id = _dig(data, "stats", "client", "node_id")
+        node_id = dig(data, "stats", "client", "node_id")
         if not isinstance(node_id, str) or not node_id:
             raise BadResponse(
                 f"Nomad {self.hostport}: /v1/agent/self has no stats.client.node_id "
@@ -235,14 +236,6 @@ def _index(response: requests.Response) -> int:
 def _body(response: requests.Response) -> str:
     text = " ".join(response.text.split())
     return (text[:120] + "…") if len(text) > 120 else (text or "no body")
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _quote(name: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from blinkt_agent import mapping
 from blinkt_agent.frame import NUM_PIXELS
-from blinkt_agent.nomad import _dig
+from blinkt_agent.outside import dig
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nomad-api"
 
@@ -24,7 +24,7 @@ def sample(name):
 
 
 def test_agent_self_sample_has_the_local_node_id_where_we_read_it():
-    assert _dig(sample("agent_self.json"), "stats", "client", "node_id")
+    assert dig(sample("agent_self.json"), "stats", "client", "node_id")
 
 
 def test_node_allocations_sample_maps_to_one_running_led():
