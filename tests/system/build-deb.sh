@@ -22,9 +22,10 @@ while (($#)); do
 done
 
 # The build must see Debian's python3, not a pyenv or venv one earlier in PATH.
+# man-db: `systemd-analyze verify` looks up the unit's man: documentation.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 ensure_pkgs dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3 python3-setuptools \
-    lintian systemd procps
+    lintian systemd procps man-db
 
 work=$(mktemp -d /var/tmp/blinkt-deb.XXXXXX)
 trap 'rm -rf "$work"' EXIT
