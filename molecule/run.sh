@@ -8,7 +8,9 @@
 # blinkt_agent.sim) listens on the host's loopback; the containers share the
 # host's network, so the agents reach it at the same 127.0.0.1 addresses.
 # Its addresses and the .deb reach molecule as BLINKT_SIM_NOMAD_ADDR,
-# BLINKT_SIM_DNS and BLINKT_AGENT_DEB.
+# BLINKT_SIM_DNS and BLINKT_AGENT_DEB. The simulator enforces ACLs with a
+# fresh token (BLINKT_SIM_TOKEN), which the role must deliver to the agent
+# and must never print: a scenario whose output contains it fails.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/venv.sh"
@@ -31,9 +33,15 @@ export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
 export PY_COLORS=${PY_COLORS:-0}
 
 # The newest .deb in dist/ is the one `make deb` just built from this tree.
-deb=$(ls -t dist/blinkt-agent_*_all.deb 2>/dev/null | head -n1)
+deb=""
+for candidate in dist/blinkt-agent_*_all.deb; do
+    [[ -f $candidate && ( -z $deb || $candidate -nt $deb ) ]] && deb=$candidate
+done
 [[ -n $deb ]] || { log "no dist/blinkt-agent_*_all.deb: run make deb"; exit 1; }
 export BLINKT_AGENT_DEB=$REPO_ROOT/$deb
+
+BLINKT_SIM_TOKEN=$(cat /proc/sys/kernel/random/uuid)
+export BLINKT_SIM_TOKEN
 
 sim_pid=""
 sim_dir=$(mktemp -d)
@@ -50,7 +58,8 @@ start_sim() {
     local line="" i
     : >"$sim_dir/sim.out"
     .venv/bin/python -m blinkt_agent.sim --host 127.0.0.1 --nomad-port 0 --dns-port 0 \
-        --node pi-01 --node pi-02 --allocs 3 >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
+        --node pi-01 --node pi-02 --allocs 3 --token "$BLINKT_SIM_TOKEN" \
+        >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
     sim_pid=$!
     # Its first line says where it listens: `sim: nomad http://H:P dns H:P nodes=...`.
     for ((i = 0; i < 100; i++)); do
@@ -71,18 +80,41 @@ start_sim() {
 scenarios=("$@")
 ((${#scenarios[@]})) || scenarios=(default fleet)
 
+# Molecule says when each action starts and ends; note the times, so that
+# every run reports how long converge, idempotence and verify took.
+timed_molecule() {
+    local scenario=$1 line start=""
+    molecule test --scenario-name "$scenario" 2>&1 | tee "$sim_dir/out.$scenario" | while IFS= read -r line; do
+        printf '%s\n' "$line"
+        if [[ $line == *"[$scenario > "*"] Executing"* ]]; then
+            start=$EPOCHREALTIME
+        elif [[ $line == *"[$scenario > "*"] Executed"* && -n $start ]]; then
+            line=${line#*"[$scenario > "}
+            echo "${line%%]*} $start $EPOCHREALTIME" >>"$sim_dir/times.$scenario"
+            start=""
+        fi
+    done
+}
+
 summary=()
-total_start=$SECONDS
+total_start=$EPOCHREALTIME
 for scenario in "${scenarios[@]}"; do
     start_sim
-    start=$SECONDS
+    start=$EPOCHREALTIME
     log "scenario $scenario"
-    if ! molecule test --scenario-name "$scenario"; then
+    if ! timed_molecule "$scenario"; then
         log "scenario $scenario FAILED; simulator log:"
         tail -n 20 "$sim_dir/sim.err" >&2
         exit 1
     fi
     stop_sim
-    summary+=("$scenario $((SECONDS - start)) s")
+    if grep -qF "$BLINKT_SIM_TOKEN" "$sim_dir/out.$scenario"; then
+        log "scenario $scenario FAILED: the Nomad ACL token appears in the output (no_log missing)"
+        exit 1
+    fi
+    took=$(awk -v t0="$start" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", t1 - t0 }')
+    actions=$(awk '{ printf "%s%s %.1f s", (NR > 1 ? ", " : ""), $1, $3 - $2 }' "$sim_dir/times.$scenario")
+    summary+=("$scenario $took ($actions)")
 done
-log "passed: ${summary[*]}; total $((SECONDS - total_start)) s"
+for line in "${summary[@]}"; do log "passed: $line"; done
+log "total: $(awk -v t0="$total_start" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", t1 - t0 }')"
