@@ -8,7 +8,8 @@
 # blinkt_agent.sim) listens on the host's loopback; the containers share the
 # host's network, so the agents reach it at the same 127.0.0.1 addresses.
 # Its addresses and the .deb reach molecule as BLINKT_SIM_NOMAD_ADDR,
-# BLINKT_SIM_DNS and BLINKT_AGENT_DEB. The simulator enforces ACLs with a
+# BLINKT_SIM_DNS and BLINKT_AGENT_DEB (BLINKT_AGENT_DEB_UPGRADE: the same tree
+# as a higher version, for the upgrade step). The simulator enforces ACLs with a
 # fresh token (BLINKT_SIM_TOKEN), which the role must deliver to the agent
 # and must never print: a scenario whose output contains it fails.
 set -euo pipefail
@@ -40,9 +41,6 @@ done
 [[ -n $deb ]] || { log "no dist/blinkt-agent_*_all.deb: run make deb"; exit 1; }
 export BLINKT_AGENT_DEB=$REPO_ROOT/$deb
 
-BLINKT_SIM_TOKEN=$(cat /proc/sys/kernel/random/uuid)
-export BLINKT_SIM_TOKEN
-
 sim_pid=""
 sim_dir=$(mktemp -d)
 stop_sim() {
@@ -53,6 +51,15 @@ stop_sim() {
     fi
 }
 trap 'stop_sim; rm -rf "$sim_dir"' EXIT
+
+# The same tree as a newer version, for the upgrade step of the default
+# scenario (the role must install it and restart the agent).
+version=$(sed -n '1s/^blinkt-agent (\([^)]*\)).*/\1/p' debian/changelog)
+tests/system/build-deb.sh --bump "$version+molecule1" --out "$sim_dir/upgrade" --no-lint
+export BLINKT_AGENT_DEB_UPGRADE=$sim_dir/upgrade/blinkt-agent_${version}+molecule1_all.deb
+
+BLINKT_SIM_TOKEN=$(cat /proc/sys/kernel/random/uuid)
+export BLINKT_SIM_TOKEN
 
 start_sim() {
     local line="" i
@@ -108,6 +115,16 @@ for scenario in "${scenarios[@]}"; do
         exit 1
     fi
     stop_sim
+    # A dry run after converge (the configured host) must report no change.
+    if ! awk -v s="$scenario" '
+        index($0, "[" s " > converge] Executing") { converged = 1 }
+        index($0, "[" s " > check] Executing") { in_check = converged }
+        index($0, "[" s " > check] Executed") { in_check = 0 }
+        in_check && / changed=[1-9]/ { bad = 1 }
+        END { exit bad }' "$sim_dir/out.$scenario"; then
+        log "scenario $scenario FAILED: --check on the configured host reports changes"
+        exit 1
+    fi
     if grep -qF "$BLINKT_SIM_TOKEN" "$sim_dir/out.$scenario"; then
         log "scenario $scenario FAILED: the Nomad ACL token appears in the output (no_log missing)"
         exit 1
