@@ -197,5 +197,6 @@ class Agent:
 
     def _render(self) -> None:
         now, now_ns = self._clock(), self._wall_ns()
-        self.display.show(frame(self.view, self.look, now, now_ns))
+        # STATUS first: the demo shows it as the caption of this very frame.
         self.notifier.status(status_line(self.view, self.look, now, now_ns))
+        self.display.show(frame(self.view, self.look, now, now_ns))
