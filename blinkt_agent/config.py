@@ -348,7 +348,9 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError('nomad.address: must be set when nomad.discovery = "static"')
     if settings["blinkt.data_pin"] == settings["blinkt.clock_pin"]:
         raise ConfigError("blinkt.clock_pin: must differ from blinkt.data_pin")
-    if bool(settings["nomad.client_cert"]) != bool(settings["nomad.client_key"]):
-        raise ConfigError("nomad.client_key: client_cert and client_key must be set together")
+    cert, key = settings["nomad.client_cert"], settings["nomad.client_key"]
+    if bool(cert) != bool(key):
+        given, missing = ("client_cert", "client_key") if cert else ("client_key", "client_cert")
+        raise ConfigError(f"nomad.{given}: needs nomad.{missing} too (mutual TLS takes both)")
     if settings["nomad.token"] and settings["nomad.token_file"]:
         raise ConfigError("nomad.token_file: set either nomad.token or nomad.token_file, not both")

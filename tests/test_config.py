@@ -71,6 +71,7 @@ def test_consul_discovery_keeps_static_address_as_fallback(tmp_path):
         ('[consul]\ndns = "127.0.0.1:99999"\n', "consul.dns: port must be 1..65535"),
         ('[palette]\nrunning = "green"\n', "palette.running: must be a colour"),
         ('[nomad]\ndiscovery = "static"\n', "nomad.address: must be set"),
+        ('[nomad]\nclient_key = "k.pem"\n', "nomad.client_key: needs nomad.client_cert too"),
         ("[blinkt]\ndata_pin = 24\n", "blinkt.clock_pin: must differ"),
         ("nomad = 3\n", "nomad: must be a [nomad] table"),
         ("mode = \n", "is not valid TOML"),
