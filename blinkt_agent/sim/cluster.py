@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from blinkt_agent.sim.consul_dns import SimConsulDNS
+from blinkt_agent.sim.loopback import StartStop
 from blinkt_agent.sim.nomad import SimNomad
 
 NOMAD_CLIENT_SERVICE = "nomad-client"  # what a Nomad client registers in Consul, tagged "http"
 
 
-class SimCluster:
+class SimCluster(StartStop):
     """SimNomad + SimConsulDNS; the first of `nodes` is the agent's own (local) node.
 
     Every node, including ones added later through `nomad.add_node` or the control API,
@@ -42,12 +43,6 @@ class SimCluster:
     def stop(self) -> None:
         self.nomad.stop()
         self.dns.stop()
-
-    def __enter__(self) -> SimCluster:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def local_node_id(self) -> str:

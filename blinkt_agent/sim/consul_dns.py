@@ -29,6 +29,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from blinkt_agent.sim.loopback import LoopbackServer
+
 MODES = ("normal", "servfail", "nxdomain", "drop", "refused")
 
 
@@ -44,7 +46,7 @@ class _Instance:
     addr_target: bool
 
 
-class SimConsulDNS:
+class SimConsulDNS(LoopbackServer):
     """Consul's DNS interface for a fixed catalog; `mode` and `omit_additional` inject faults."""
 
     def __init__(
@@ -86,20 +88,6 @@ class SimConsulDNS:
         if self._sock:
             self._sock.close()
         self._thread = self._sock = None
-
-    def __enter__(self) -> SimConsulDNS:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self._port}"
 
     def register(
         self,

@@ -46,6 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from blinkt_agent.sim.loopback import LoopbackServer
+
 NOMAD_VERSION = "1.7.7"
 DEFAULT_WAIT_S = 300.0  # Nomad's default when ?index is given without ?wait
 MAX_WAIT_S = 600.0
@@ -157,7 +159,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-class SimNomad:
+class SimNomad(LoopbackServer):
     """One Nomad agent (server + client) with a scriptable cluster state behind it."""
 
     def __init__(
@@ -206,20 +208,6 @@ class SimNomad:
         if self._outage_timer:
             self._outage_timer.cancel()
         self._unserve()
-
-    def __enter__(self) -> SimNomad:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self._port}"
 
     @property
     def url(self) -> str:
