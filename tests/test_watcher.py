@@ -212,3 +212,38 @@ def test_a_long_blocking_query_stays_healthy(sim_nomad, events):
     time.sleep(1.5)  # inside the blocking query
     assert watcher.healthy()
     watcher.stop.set()
+
+
+def test_after_an_outage_the_first_answer_comes_at_once_even_with_a_long_wait(sim_nomad, events):
+    node = sim_nomad.add_node("pi-01")
+    sim_nomad.add_alloc(node, "web")
+    watcher = start(static(sim_nomad), events, wait=300)  # the default: far above stale_after
+    before = next_of(events, Update).snapshot
+    sim_nomad.set_outage(True)
+    next_of(events, Problem)
+    sent = len(sim_nomad.request_log)
+    sim_nomad.set_outage(False)
+    after = next_of(events, Update, timeout=2.0).snapshot  # Fast backoff: retries within 0.2 s
+    watcher.stop.set()
+    assert after.index == before.index  # nothing changed, yet the answer did not block
+    first = next(r for r in sim_nomad.request_log[sent:] if r.path.endswith("/allocations"))
+    assert "index" not in first.query
+
+
+def test_after_the_catch_up_answer_it_blocks_again(sim_nomad, events):
+    node = sim_nomad.add_node("pi-01")
+    watcher = start(static(sim_nomad), events, wait=300)
+    first = next_of(events, Update).snapshot
+    while not any("index" in r.query for r in sim_nomad.request_log):
+        time.sleep(0.01)
+    sim_nomad.fail_next(500)  # for the request after the one now blocking
+    sim_nomad.add_alloc(node, "web")  # wakes the open blocking query
+    changed = next_of(events, Update).snapshot
+    next_of(events, Problem)  # the next blocking query got the 500
+    caught_up = next_of(events, Update, timeout=2.0).snapshot
+    time.sleep(1.5)  # blocking again: no new request, no busy loop
+    watcher.stop.set()
+    assert caught_up.index == changed.index > first.index
+    queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
+    index = str(changed.index)
+    assert [q.get("index") for q in queries] == [None, str(first.index), index, None, index]
