@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 
 from blinkt_agent import __version__, config
-from blinkt_agent.agent import Agent, display_of, look_of, watcher_of
+from blinkt_agent.agent import Agent, display_of, look_of, signals_for, watcher_of
 from blinkt_agent.errors import EXIT_FAILURE, EXIT_OK, AgentError, ConfigError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.view import View, frame, status_line
@@ -125,18 +123,10 @@ def _load(args: argparse.Namespace) -> config.Settings:
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
     settings.token()  # an unreadable token_file is a config error (78), before any LED changes
     display = display_of(settings)
-    stop = threading.Event()
     agent = Agent(settings, display, Notifier(), load_settings=lambda: _load(args))
-
-    def on_stop(signum, _frame):
-        log.info("%s: clearing the LEDs and stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, lambda *_: agent.reload())
     try:
-        return agent.run(stop)
+        with signals_for(agent):  # SIGTERM/SIGINT stop, SIGHUP reloads
+            return agent.run()
     finally:
         agent.display.close()
 
@@ -151,7 +141,7 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
     if isinstance(event, Problem):
         view = View(problem=event.error)
     else:
-        view = View(snapshot=event.snapshot, last_ok=now)
+        view = View(snapshot=event.snapshot)
     display = display_of(settings)
     try:
         display.show(frame(view, look, now, now_ns))

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 
 from blinkt_agent import config
-from blinkt_agent.agent import Agent, display_of
+from blinkt_agent.agent import Agent, display_of, signals_for
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.story import Story
@@ -61,9 +60,7 @@ class CaptionNotifier(Notifier):
 
 
 def run_demo(args: argparse.Namespace, flags: dict) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = threading.Event()  # ends the story once the agent has stopped
     with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
         settings = demo_settings(cluster, flags, args.speed)
         display = display_of(settings)
@@ -92,12 +89,14 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
             daemon=True,
         )
         if args.duration is not None:
-            timer = threading.Timer(args.duration, stop.set)
+            timer = threading.Timer(args.duration, agent.stop)
             timer.daemon = True
             timer.start()
         teller.start()
         try:
-            agent.run(stop)
+            with signals_for(agent):  # Ctrl-C stops the agent, then the story
+                agent.run()
         finally:
+            stop.set()
             agent.display.close()
     return 0

@@ -108,6 +108,29 @@ def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
     return "unknown"
 
 
+def linger_ends(allocs: object, now_ns: int, linger_s: float) -> int | None:
+    """The first ns after `now_ns` at which a shown failed or lost allocation drops out.
+
+    The only way time alone changes what `allocations_frame` and `summarize`
+    say; None when no shown allocation will ever drop out by itself.
+    """
+    ends = []
+    for alloc in as_list(allocs):
+        if isinstance(alloc, Mapping) and classify(alloc, now_ns, linger_s) in ("failed", "lost"):
+            modified = _timestamp(alloc.get("ModifyTime"))
+            if modified is not None:
+                ends.append(_first_ns_past(modified, linger_s * 1_000_000_000))
+    # max(): a float ModifyTime may round a hair early; never answer "now or before".
+    return max(min(ends), now_ns + 1) if ends else None
+
+
+def _first_ns_past(start: int | float, span: float) -> int:
+    """The first whole ns `t` with t - start > span (exact when `start` is an int)."""
+    if isinstance(start, int):
+        return start + math.floor(span) + 1
+    return math.floor(start + span) + 1
+
+
 def visible_allocations(allocs: object, now_ns: int, linger_s: float) -> list[tuple[object, str]]:
     """(alloc, state) for every shown allocation, oldest first.
 
