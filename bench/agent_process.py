@@ -3,8 +3,8 @@
 The agent gets a config pointing at a simulated cluster, a real NOTIFY_SOCKET
 (AF_UNIX datagrams, like systemd's) and `display = "json"` on a pipe; two
 reader threads stamp every sd_notify message and every frame on arrival.
-`/proc/<pid>` gives what the process cost: CPU time and context switches
-summed over all its threads.
+`/proc/<pid>/task` gives what the process cost: CPU time (schedstat, in ns)
+and context switches, summed over its threads.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class AgentProcess:
@@ -97,15 +96,14 @@ class AgentProcess:
             return self.frames[-1][1] if self.frames else ()
 
     def cost(self) -> tuple[float, int]:
-        """(CPU seconds, context switches) so far, over every thread of the process."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-        switches = 0
+        """(CPU seconds, context switches) so far, summed over the process's threads."""
+        cpu_ns = switches = 0
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            cpu_ns += int((task / "schedstat").read_text().split()[0])  # ns on a CPU
             for line in (task / "status").read_text().splitlines():
                 if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                     switches += int(line.split()[1])
-        return cpu, switches
+        return cpu_ns / 1e9, switches
 
     def close(self) -> None:
         self.proc.terminate()

@@ -17,10 +17,38 @@ import threading
 import time
 
 from bench.agent_process import AgentProcess
+from blinkt_agent import config
+from blinkt_agent.agent import Agent
+from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
+from blinkt_agent.waker import Waker
 
 IDLE_SECONDS = 20.0
 SHIPPED_WATCHDOG_USEC = 30_000_000  # WatchdogSec=30 in debian/blinkt-agent.service
+
+
+class CountingWaker(Waker):
+    """The loop's real waker, counting how often the loop comes out of select()."""
+
+    wakeups = 0
+
+    def wait(self, timeout):
+        woken = super().wait(timeout)
+        self.wakeups += 1
+        return woken
+
+
+class Silent:
+    def notify(self, message):
+        pass
+
+
+class NoDisplay:
+    def show(self, frame):
+        pass
+
+    def close(self):
+        pass
 
 
 def idle_process(watchdog_usec: int | None) -> tuple[int, float]:
@@ -38,30 +66,6 @@ def idle_process(watchdog_usec: int | None) -> tuple[int, float]:
 
 def idle_loop(watchdog_usec: int | None) -> int:
     """Service-loop wakeups over IDLE_SECONDS, counted by an injected waker."""
-    from blinkt_agent import config
-    from blinkt_agent.agent import Agent
-    from blinkt_agent.notify import Notifier
-    from blinkt_agent.waker import Waker
-
-    class CountingWaker(Waker):
-        wakeups = 0
-
-        def wait(self, timeout):
-            woken = super().wait(timeout)
-            self.wakeups += 1
-            return woken
-
-    class Silent:
-        def notify(self, message):
-            pass
-
-    class Display:
-        def show(self, frame):
-            pass
-
-        def close(self):
-            pass
-
     environ = {} if watchdog_usec is None else {"WATCHDOG_USEC": str(watchdog_usec)}
     with SimCluster(nodes=("pi-01",)) as cluster:
         cluster.nomad.add_alloc(cluster.local_node_id, "web", client_status="running")
@@ -70,7 +74,7 @@ def idle_loop(watchdog_usec: int | None) -> int:
             {"display": "json", "consul.dns": cluster.dns.address, "consul.node_name": "pi-01"},
         )
         waker = CountingWaker()
-        agent = Agent(settings, Display(), Notifier(Silent(), environ=environ), waker=waker)
+        agent = Agent(settings, NoDisplay(), Notifier(Silent(), environ=environ), waker=waker)
         thread = threading.Thread(target=agent.run, daemon=True)
         thread.start()
         time.sleep(1.0)
@@ -85,13 +89,11 @@ def idle_loop(watchdog_usec: int | None) -> int:
 def main():
     for label, usec in (("outside systemd", None), ("WatchdogSec=30", SHIPPED_WATCHDOG_USEC)):
         switches, cpu = idle_process(usec)
-        try:
-            loop = f"{idle_loop(usec):4d}"
-        except ImportError:  # before the sleeping loop: no injectable waker
-            loop = "   -"
+        loop = idle_loop(usec)
+        goal = "" if usec is None else f" (pings due: {IDLE_SECONDS / (usec / 3e6):.0f})"
         print(
-            f"idle {IDLE_SECONDS:.0f} s, {label:15s}  loop wakeups {loop}   "
-            f"process context switches {switches:4d}   CPU {cpu * 1000:5.0f} ms"
+            f"idle {IDLE_SECONDS:.0f} s, {label:15s}  loop wakeups {loop:3d}{goal:15s}  "
+            f"process context switches {switches:4d}   CPU {cpu * 1000:6.1f} ms"
         )
 
 

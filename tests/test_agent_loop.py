@@ -369,7 +369,7 @@ def test_a_lingering_failure_drops_out_by_time_alone(sim_cluster, recorder):
 
 
 def test_signals_wake_the_sleeping_loop(sim_cluster, recorder, caplog):
-    settings = settings_for(sim_cluster)
+    settings = settings_for(sim_cluster, **{"nomad.wait": 300.0})  # no answer wakes the loop
     reloaded = config.override(settings, {"mode": "memory"})
     agent = Agent(settings, Frames(), quiet(recorder), load_settings=lambda: reloaded)
     previous = signal.getsignal(signal.SIGTERM)
