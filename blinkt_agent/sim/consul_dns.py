@@ -162,9 +162,11 @@ class SimConsulDNS(LoopbackServer):
 
         with_address: the registration names its address, as Nomad's does for nomad-client
         (SRV target <hex-ip>.addr.…); False: it has none, Consul uses the node's (<node>.node.…).
-        node_address: the Consul node's own address if it differs from `address`.
+        `address` may also be a host name outside the domain (an external service): the
+        target is that name, with no address in ADDITIONAL (no recursors).
+        node_address: the Consul node's own address (required if `address` is a name).
         """
-        ipaddress.ip_address(address)  # the simulator models IP addresses only
+        ipaddress.ip_address(node_address or address)  # nodes have IP addresses here
         with self._lock:
             self._set_node(node, node_address or address, node_meta)
             instance = _Instance(
@@ -399,11 +401,12 @@ class SimConsulDNS(LoopbackServer):
             if question.rdtype == _SRV:
                 target = self._target(instance, node, datacenter)
                 answer.append(_srv(question.name, instance.weight, instance.port, target))
-                additional.append(_rr(target, _ip_type(address), address))
+                if _is_ip(address):  # makeRecordFromFQDN: nothing without recursors
+                    additional.append(_rr(target, _ip_type(address), address))
                 if self.node_meta_txt:  # named after the node, whatever the target
                     node_name = f"{node.name}.node.{datacenter}.{self.domain}"
                     additional.extend(self._meta(node_name, node))
-            elif _fits(question.rdtype, address):
+            elif _is_ip(address) and _fits(question.rdtype, address):
                 answer.append(_rr(question.name, _ip_type(address), address))
         return answer, additional, not answer
 
@@ -411,6 +414,8 @@ class SimConsulDNS(LoopbackServer):
         """makeNodeServiceRecords: .addr. for a service address, .node. without one."""
         if not instance.address:
             return f"{node.name}.node.{datacenter}.{self.domain}"
+        if not _is_ip(instance.address):  # makeRecordFromFQDN: the name itself
+            return instance.address.rstrip(".") + "."
         if self.service_name_targets:  # Consul 1.19.0, hashicorp/consul#21325
             return f"{instance.service}.service.{datacenter}.{self.domain}"
         hex_ip = ipaddress.ip_address(instance.address).packed.hex()
@@ -476,6 +481,14 @@ def _srv(name, weight: int, port: int, target: str) -> dns.rrset.RRset:
 
 def _srv_target(rrset: dns.rrset.RRset) -> dns.name.Name:
     return dns.name.from_wire(next(iter(rrset)).data, 6)[0]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ip_type(address: str) -> str:
