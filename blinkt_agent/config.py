@@ -1,9 +1,10 @@
 """Settings: defaults, then the TOML file, then the environment, then flags.
 
 Every setting is declared once in SCHEMA (section, key, type, default,
-check); the loader and its error messages read it, and tests/test_docs.py
-checks the README and the packaged config against it, so a key cannot be
-half-added. Errors name the key and exit 78.
+check); the loader and its error messages read it, and tests check the
+docs and the packaged config (tests/test_docs.py) and the Ansible role
+(tests/test_role_schema.py) against it, so a key cannot be half-added.
+Errors name the key and exit 78.
 """
 
 from __future__ import annotations
