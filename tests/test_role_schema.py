@@ -222,3 +222,21 @@ def test_template_without_a_token_names_no_token_file(tmp_path):
 
 def config_key(dotted: str) -> config.Key:
     return next(key for key in config.SCHEMA if key.dotted == dotted)
+
+
+def test_role_readme_lists_every_variable_with_its_default():
+    readme = (ROLE / "README.md").read_text()
+    for variable, default in DEFAULTS.items():
+        row = re.search(rf"^\| `{variable}` \| (.*?) \|", readme, re.M)
+        assert row, f"roles/blinkt_agent/README.md has no row for {variable}"
+        if variable == "blinkt_agent_deb_path":
+            continue  # a lookup, described in words
+        shown = row.group(1).strip("`")
+        if isinstance(default, list):
+            assert shown == "[" + ", ".join(default) + "]", variable
+        elif isinstance(default, bool):
+            assert shown == str(default).lower(), variable
+        elif default in ("", {}):
+            assert shown in ('""', "{}"), variable
+        else:
+            assert shown == str(default), variable
