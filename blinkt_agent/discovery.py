@@ -129,6 +129,8 @@ class _Conversation:
             raise DiscoveryError(
                 f"Consul DNS {query.server}: cannot resolve {query.dns_host!r} yet ({err})"
             ) from None
+        if not self._addresses:
+            raise DiscoveryError(f"Consul DNS {query.server}: {query.dns_host!r} has no address")
 
     def ask(self, qname: str, rdtype: str) -> dns.message.Message:
         server = self.query.server

@@ -218,6 +218,25 @@ def test_an_address_refusing_tcp_is_passed_over_for_the_next(sim_dns):
     assert {a.transport for a in sim_dns.query_log} == {"tcp"}
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_a_consul_dns_server_on_ipv6():
+    with SimConsulDNS(host="::1") as sim:
+        fleet(sim, 2)
+        assert sim.address == f"[::1]:{sim.port}"
+        query = SrvQuery("::1", sim.port, timeout=0.5)
+        assert query.server == sim.address
+        assert len(lookup(query, "pi-01")) == 2
+
+
 @pytest.mark.parametrize(
     ("failure", "message"),
     [
