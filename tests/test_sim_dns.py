@@ -129,8 +129,9 @@ def test_query_log_records_name_and_type(catalog):
     assert catalog.query_log == [("pi-01.node.consul.", "A")]
 
 
-def test_cluster_advertises_every_node_at_the_nomad_port(sim_cluster):
-    sim_cluster.nomad.add_node("pi-03")
+def test_cluster_advertises_every_node_at_its_own_client_agent(sim_cluster):
+    sim_cluster.add_node("pi-03")
     response = ask(sim_cluster.dns, "http.nomad-client.service.consul")
-    assert {rd.port for rd in response.answer[0]} == {sim_cluster.nomad.port}
+    agents = {sim_cluster.agent(name).port for name in ("pi-01", "pi-02", "pi-03")}
+    assert {rd.port for rd in response.answer[0]} == agents
     assert len(srv_targets(response)) == 3
