@@ -268,3 +268,22 @@ def test_hung_response_hits_the_read_timeout(nomad):
 def test_tls_to_a_plain_http_server_fails_cleanly(nomad):
     with pytest.raises(Unreachable, match="TLS error"):
         NomadClient(f"https://{nomad.address}").local_node_id()
+
+
+# -- nomad.wait: no longer than Nomad blocks -------------------------------------------
+
+
+def test_nomad_wait_is_capped_at_nomads_maximum_everywhere():
+    from blinkt_agent import config
+    from blinkt_agent.errors import ConfigError
+    from blinkt_agent.nomad import NOMAD_MAX_WAIT
+    from blinkt_agent.sim.nomad.api import MAX_BLOCKING_S
+
+    assert NOMAD_MAX_WAIT == MAX_BLOCKING_S == 300
+    assert config.override(config.defaults(), {"nomad.wait": 300.0})["nomad.wait"] == 300
+    with pytest.raises(ConfigError, match=r"nomad.wait .*between 1 and 300"):
+        config.override(config.defaults(), {"nomad.wait": 301.0})
+    validate = (ROOT / "roles/blinkt_agent/tasks/validate.yml").read_text()
+    assert "1 <= blinkt_agent_nomad_wait | float <= 300 }}" in validate
+    assert "(1..300" in (ROOT / "roles/blinkt_agent/meta/argument_specs.yml").read_text()
+    assert "#wait = 300" in (ROOT / "etc/config.toml").read_text()
