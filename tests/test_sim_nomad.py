@@ -20,6 +20,7 @@ import requests
 
 from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim import SimCluster, SimNomad
+from blinkt_agent.sim.cluster import loopback_hosts
 from blinkt_agent.sim.nomad import Task, parse_duration
 from blinkt_agent.sim.nomad.api import GO_BUFFER, encoding_for, time_to_block
 
@@ -727,6 +728,28 @@ def test_cluster_advertises_every_pi_at_its_own_agent():
         assert ports == sorted(cluster.agent(n).port for n in ("pi-01", "pi-02"))
         assert cluster.nomad.port not in ports  # the server agent is no Pi's client
         assert cluster.local_node_id == cluster.node_ids["pi-01"]
+
+
+def test_twelve_pis_on_their_own_loopback_addresses_each_answer_for_themselves():
+    names = [f"pi-{i:02d}" for i in range(1, 13)]
+    with SimCluster(names, node_hosts=loopback_hosts(names, first=41)) as cluster:
+        for i, name in enumerate(names, start=41):
+            agent = cluster.agent(name)
+            assert agent.host == f"127.0.1.{i}"
+            body = get(agent, "/v1/agent/self").json()
+            assert body["stats"]["client"]["node_id"] == cluster.node_ids[name]
+        assert all(len(cluster.agent(n).request_log) == 1 for n in names)
+        assert len(cluster.nomad.request_log) == 12  # every agent's requests, merged
+
+
+def test_a_nomad_wide_outage_takes_every_agent_away(three_pis):
+    sim, ids = three_pis
+    sim.set_outage(True)
+    for node_id in ids.values():
+        with pytest.raises(requests.ConnectionError):
+            get(sim.agent_for(node_id), "/v1/agent/self")
+    sim.set_outage(False)
+    assert all(get(sim.agent_for(node_id), "/v1/agent/self").ok for node_id in ids.values())
 
 
 # -- standalone process -----------------------------------------------------------------
