@@ -1,9 +1,10 @@
 """Settings: defaults, then the TOML file, then the environment, then flags.
 
 Every setting is declared once in SCHEMA (section, key, type, default,
-check); the loader and its error messages read it, and tests/test_docs.py
-checks the README and the packaged config against it, so a key cannot be
-half-added. Errors name the key and exit 78.
+check); the loader and its error messages read it, and tests check the
+docs and the packaged config (tests/test_docs.py) and the Ansible role
+(tests/test_role_schema.py) against it, so a key cannot be half-added.
+Errors name the key and exit 78.
 """
 
 from __future__ import annotations
@@ -30,22 +31,36 @@ PALETTE_KEYS = ("pending", "running", "stopping", "failed", "lost", "unknown", "
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def _choice(options):
-    def check(value):
-        if value not in options:
-            return "must be one of " + ", ".join(options)
-        return None
+@dataclass(frozen=True)
+class Choice:
+    """A check: the value is one of `options` (the role's argument_specs repeat them)."""
 
-    return check
+    options: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.options else "must be one of " + ", ".join(self.options)
 
 
-def _range(lo, hi):
-    def check(value):
-        if not lo <= value <= hi:
-            return f"must be between {lo} and {hi}"
-        return None
+@dataclass(frozen=True)
+class Range:
+    """A check: lo <= value <= hi (the role's tasks/validate.yml repeats the bounds)."""
 
-    return check
+    lo: float
+    hi: float
+    message: str = ""
+
+    def __call__(self, value: Any) -> str | None:
+        if self.lo <= value <= self.hi:
+            return None
+        return self.message or f"must be between {self.lo} and {self.hi}"
+
+
+def _choice(options: tuple[str, ...]) -> Choice:
+    return Choice(tuple(options))
+
+
+def _range(lo: float, hi: float) -> Range:
+    return Range(lo, hi)
 
 
 def _host_port(value):
@@ -62,8 +77,7 @@ def _url(value):
     return None
 
 
-def _pin(value):
-    return None if 0 <= value <= 27 else "must be a BCM GPIO number 0..27"
+_pin = Range(0, 27, "must be a BCM GPIO number 0..27")
 
 
 @dataclass(frozen=True)
