@@ -188,7 +188,7 @@ def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster,
     watcher.stop.set()
     assert isinstance(problem.error, Unreachable) and problem.retry_in == 0
     assert snapshot.node_name == "pi-01"  # pi-02's client answered, about our node
-    assert snapshot.address == sim_cluster.nomad.address and snapshot.via == "consul"
+    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == "consul"
 
 
 def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
