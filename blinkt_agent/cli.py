@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> config.Settings:
-    return config.load(args.config, flags=_flags(args))
+    settings = config.load(args.config, flags=_flags(args))
+    if args.command in ("run", "once"):  # not for `clear`: it must never wait on a resolver
+        config.check_consul_dns(settings)
+    return settings
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:

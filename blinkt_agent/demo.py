@@ -17,6 +17,7 @@ from blinkt_agent import config
 from blinkt_agent.agent import Agent, display_of, signals_for
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
+from blinkt_agent.sim.cluster import loopback_hosts
 from blinkt_agent.sim.story import Story
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class CaptionNotifier(Notifier):
 
 def run_demo(args: argparse.Namespace, flags: dict) -> int:
     stop = threading.Event()  # ends the story once the agent has stopped
-    with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
+    names = (OWN_NODE, "pi-02")
+    # Each Pi's Nomad client on its own loopback address, as on a real network.
+    with SimCluster(nodes=names, node_hosts=loopback_hosts(names)) as cluster:
         settings = demo_settings(cluster, flags, args.speed)
         display = display_of(settings)
         agent = Agent(settings, display, CaptionNotifier(display))

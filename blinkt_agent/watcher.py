@@ -189,11 +189,19 @@ class Watcher:
     def _find_node(self, client: NomadClient) -> str:
         if self.options.node:
             return client.node_id_by_name(self.options.node)
-        here = self._locator.current_node()
-        if here is None or here.lower() == self.options.own_node.lower():
+        instance = self._locator.current()
+        if instance is None:  # a static address: the client there is ours by configuration
             return client.local_node_id()
-        # Discovery had to use another Pi's Nomad client: find ours by name.
-        return client.node_id_by_name(self.options.own_node)
+        own = self.options.own_node
+        if instance.is_own:
+            # Discovery matched this client by address; Nomad itself says whose it is.
+            node_id = client.local_node_id()
+            name = client.node(node_id).get("Name")
+            if isinstance(name, str) and name.lower() == own.lower():
+                return node_id
+            log.info("the Nomad client at %s is node %s, not %s", client.hostport, name, own)
+        # Another Pi's Nomad client, or one discovery cannot place: find ours by name.
+        return client.node_id_by_name(own)
 
     def _handle(self, err: AgentError) -> None:
         self._resync = True  # whatever happened meanwhile, the next answer comes at once

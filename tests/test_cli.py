@@ -113,7 +113,7 @@ def test_run_notifies_ready_status_and_watchdog_then_sigterm_leaves_leds_dark(
     assert proc.returncode == 0, stderr
     state, lit = leds(tmp_path)
     assert lit == [] and state["cleaned_up"] is True
-    assert "via 127.0.0.1:" in status
+    assert status.endswith(f"via {sim_cluster.agent('pi-01').address}")  # its own client
     notify.drain()
     assert "STOPPING=1" in notify.messages
 
@@ -193,7 +193,8 @@ def test_once_prints_a_summary_and_lights_the_leds(tmp_path, sim_cluster):
     config = write_config(tmp_path, sim_cluster)
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("node pi-01: 1 allocation (1 pending) via 127.0.0.1:")
+    own = sim_cluster.agent("pi-01").address
+    assert result.stdout.startswith(f"node pi-01: 1 allocation (1 pending) via {own}")
     assert len(leds(tmp_path)[1]) == 1
 
 

@@ -177,9 +177,9 @@ def test_named_node_that_does_not_exist_yet_is_found_once_it_registers(sim_nomad
 def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster, events):
     dns = sim_cluster.dns
     with socket.socket() as s:  # pi-01's own Nomad client is down: nothing listens there
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.1.1", 0))  # pi-01's own address, apart from pi-02's client
         dead = s.getsockname()[1]
-    dns.register("nomad-client", "pi-01", "127.0.0.1", dead)
+    dns.register("nomad-client", "pi-01", "127.0.1.1", dead)
     host, port = dns.address.split(":")
     locator = NomadLocator(SrvQuery(host, int(port), timeout=0.5), None, own_node="pi-01")
     watcher = start(locator, events)
@@ -188,7 +188,7 @@ def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster,
     watcher.stop.set()
     assert isinstance(problem.error, Unreachable) and problem.retry_in == 0
     assert snapshot.node_name == "pi-01"  # pi-02's client answered, about our node
-    assert snapshot.address == sim_cluster.nomad.address and snapshot.via == "consul"
+    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == "consul"
 
 
 def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
@@ -247,3 +247,24 @@ def test_after_the_catch_up_answer_it_blocks_again(sim_nomad, events):
     queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
     index = str(changed.index)
     assert [q.get("index") for q in queries] == [None, str(first.index), index, None, index]
+
+
+def test_a_client_matched_by_address_is_verified_through_nomad(events):
+    """Every client agent on one address: discovery cannot tell them apart, and calls
+    each one this Pi's own. The watcher asks the client which node it is and, when it
+    is another Pi's, looks its own node up by name: pi-01 in every run."""
+    from blinkt_agent.sim import SimCluster
+
+    with SimCluster(nodes=("pi-01", "pi-02", "pi-03")) as cluster:
+        query = SrvQuery(dns_host=cluster.dns.host, dns_port=cluster.dns.port)
+        shown = set()
+        for _ in range(12):
+            got: list = []
+            locator = NomadLocator(query, None, own_node="pi-01")
+            watcher = Watcher(
+                WatchOptions(own_node="pi-01"), locator, NomadClient, got.append, backoff=Fast()
+            )
+            watcher.check()
+            assert isinstance(got[0], Update), got
+            shown.add(got[0].snapshot.node_name)
+    assert shown == {"pi-01"}
