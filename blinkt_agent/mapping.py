@@ -102,7 +102,7 @@ def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
         return None
     if client in ("failed", "lost"):
         modified = _timestamp(alloc.get("ModifyTime"))
-        if modified is not None and now_ns - modified > linger_s * 1_000_000_000:
+        if modified is not None and now_ns >= _linger_end(modified, linger_s):
             return None
         return client
     return "unknown"
@@ -119,16 +119,19 @@ def linger_ends(allocs: object, now_ns: int, linger_s: float) -> int | None:
         if isinstance(alloc, Mapping) and classify(alloc, now_ns, linger_s) in ("failed", "lost"):
             modified = _timestamp(alloc.get("ModifyTime"))
             if modified is not None:
-                ends.append(_first_ns_past(modified, linger_s * 1_000_000_000))
-    # max(): a float ModifyTime may round a hair early; never answer "now or before".
-    return max(min(ends), now_ns + 1) if ends else None
+                ends.append(_linger_end(modified, linger_s))
+    return min(ends) if ends else None
 
 
-def _first_ns_past(start: int | float, span: float) -> int:
-    """The first whole ns `t` with t - start > span (exact when `start` is an int)."""
-    if isinstance(start, int):
-        return start + math.floor(span) + 1
-    return math.floor(start + span) + 1
+def _linger_end(modified: int | float, linger_s: float) -> int:
+    """The first whole ns at which more than `linger_s` has passed since `modified` (ns).
+
+    One integer for classify and linger_ends, so that they agree to the ns.
+    """
+    span = linger_s * 1_000_000_000
+    if isinstance(modified, int):
+        return modified + math.floor(span) + 1  # exact: Nomad's ModifyTime is an int
+    return math.floor(modified + span) + 1
 
 
 def visible_allocations(allocs: object, now_ns: int, linger_s: float) -> list[tuple[object, str]]:
