@@ -47,8 +47,8 @@ class AgentProcess:
             text=True,
         )
         self.lock = threading.Condition()
-        self.messages: list[tuple[float, str]] = []  # (perf_counter, "STATUS=…")
-        self.frames: list[tuple[float, tuple]] = []  # (perf_counter, lit pixels)
+        self.messages: list[tuple[float, str]] = []  # (monotonic, "STATUS=…")
+        self.frames: list[tuple[float, tuple]] = []  # (monotonic, lit pixels)
         threading.Thread(target=self._read_notify, daemon=True).start()
         threading.Thread(target=self._read_frames, daemon=True).start()
 
@@ -60,7 +60,7 @@ class AgentProcess:
                 return
             with self.lock:
                 for line in data.decode().splitlines():
-                    self.messages.append((time.perf_counter(), line))
+                    self.messages.append((time.monotonic(), line))
                 self.lock.notify_all()
 
     def _read_frames(self) -> None:
@@ -69,11 +69,11 @@ class AgentProcess:
             pixels = json.loads(line)["pixels"]
             lit = tuple((p["r"], p["g"], p["b"]) for p in pixels if p["brightness"] > 0)
             with self.lock:
-                self.frames.append((time.perf_counter(), lit))
+                self.frames.append((time.monotonic(), lit))
                 self.lock.notify_all()
 
     def wait_for_status(self, prefix: str, after: float = 0.0, timeout: float = 30.0) -> float:
-        """perf_counter time of the first STATUS starting with `prefix` sent after `after`."""
+        """monotonic time of the first STATUS starting with `prefix` sent after `after`."""
         with self.lock:
             found = self.lock.wait_for(lambda: self._first_status(prefix, after), timeout=timeout)
             return found or float("inf")
@@ -83,7 +83,7 @@ class AgentProcess:
         return next((t for t, m in self.messages if t > after and m.startswith(wanted)), None)
 
     def wait_for_frame(self, lit: tuple, after: float = 0.0, timeout: float = 30.0) -> float:
-        """perf_counter time of the first frame with these lit pixels shown after `after`."""
+        """monotonic time of the first frame with these lit pixels shown after `after`."""
 
         def first():
             return next((t for t, f in self.frames if t > after and f == lit), None)

@@ -25,41 +25,27 @@ OUTAGE_SECONDS = 5.0
 GIVE_UP = 30.0  # before the fix recovery took up to nomad.wait (300 s): do not wait that long
 
 
-class StampedLog(list):
-    """The simulator's request log, each entry stamped on arrival."""
-
-    def __init__(self):
-        super().__init__()
-        self.stamps: list[float] = []
-
-    def append(self, item):
-        self.stamps.append(time.perf_counter())
-        super().append(item)
-
-
 def one_round(cluster: SimCluster, agent: AgentProcess) -> tuple[float, float, float]:
     colour, leds = STATUS_PATTERNS["unreachable"]
     unreachable = (colour,) * len(leds)
     running = (Palette.default().running,)
-    down = time.perf_counter()
+    down = time.monotonic()
     cluster.nomad.set_outage(True)
     # (already amber when a previous round never recovered)
     if agent.last_frame() != unreachable and agent.wait_for_frame(unreachable, after=down) > 1e9:
         raise RuntimeError("the outage never showed the unreachable pattern")
-    time.sleep(max(0.0, OUTAGE_SECONDS - (time.perf_counter() - down)))
-    log = cluster.nomad.request_log
-    seen = len(log.stamps)
-    back = time.perf_counter()
+    time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down)))
+    back = time.monotonic()
     cluster.nomad.set_outage(False)
     status = agent.wait_for_status("node pi-01: 1 allocation", after=back, timeout=GIVE_UP)
     frame = agent.wait_for_frame(running, after=back, timeout=max(0.1, GIVE_UP - (status - back)))
-    first = next((t for t in log.stamps[seen:] if t >= back), float("inf"))
+    # The simulator stamps each request with time.monotonic() as it arrives.
+    first = min((r.at for r in cluster.nomad.request_log if r.at >= back), default=float("inf"))
     return first - back, status - back, frame - back
 
 
 def main(rounds: int = 3):
     with SimCluster(nodes=("pi-01",)) as cluster:
-        cluster.nomad.request_log = StampedLog()
         cluster.nomad.add_alloc(cluster.local_node_id, "web", client_status="running")
         with AgentProcess(cluster, "stale_after = 1\n") as agent:
             agent.wait_for_status("node pi-01: 1 allocation")
