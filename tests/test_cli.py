@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from blinkt_agent.sim import SimNomad
-from tests.screen import Tmux, blinkt_agent_argv
+from tests.screen import DARK_ROW, Tmux, blinkt_agent_argv, led_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 GPIO_DOUBLE = ROOT / "tests" / "gpio_double"
@@ -405,3 +405,25 @@ def test_help_and_version_exit_0(main):
     assert main("--help")[:2][0] == 0
     code, out, err = main("--version")
     assert code == 0 and out.startswith("blinkt-agent ") and err == []
+
+
+def test_run_on_a_terminal_logs_above_one_led_row(tmp_path, sim_cluster):
+    config = write_config(tmp_path, sim_cluster)
+    argv = blinkt_agent_argv("--config", str(config), "--display", "terminal", "run")
+    tmux = Tmux(argv, columns=60, env=agent_env(tmp_path))
+    try:
+        tmux.wait_for(lambda rows: "INFO node pi-01: no allocations" in "\n".join(rows))
+        sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+        rows = tmux.wait_for(lambda rows: "INFO node pi-01: 1 allocation" in "\n".join(rows))
+        rows = tmux.wait_for(lambda rows: rows[-1].startswith("\u25cf \u00b7"))
+        tmux.keys("C-c")
+        status = tmux.exit_status()
+        final = tmux.rows(joined=True)
+    finally:
+        tmux.kill()
+    logs = [row for row in rows if row.startswith("INFO ")]
+    assert len(logs) >= 3  # starting, no allocations, 1 allocation: each a line of its own
+    assert led_rows(rows) == [rows[-1]]  # one LED row, below the log lines
+    assert status == 0
+    assert final[-2].startswith("INFO SIGINT: clearing the LEDs")
+    assert final[-1] == DARK_ROW and led_rows(final) == [DARK_ROW]
