@@ -1,7 +1,7 @@
 """Run every benchmark and print its numbers."""
 
-from bench import bench_display, bench_latency, bench_mapping
+from bench import bench_discovery, bench_display, bench_latency, bench_mapping
 
-for suite in (bench_mapping, bench_display, bench_latency):
+for suite in (bench_mapping, bench_display, bench_latency, bench_discovery):
     print(f"# {suite.__name__}")
     suite.main()

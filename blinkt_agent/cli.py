@@ -187,7 +187,10 @@ def _refuse_in_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def _load(args: argparse.Namespace) -> config.Settings:
-    return config.load(args.config, flags=_flags(args))
+    settings = config.load(args.config, flags=_flags(args))
+    if args.command in ("run", "once"):  # not for `clear`: it must never wait on a resolver
+        config.check_consul_dns(settings)
+    return settings
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -1,14 +1,16 @@
 """Settings: defaults, then the TOML file, then the environment, then flags.
 
 Every setting is declared once in SCHEMA (section, key, type, default,
-check); the loader and its error messages read it, and tests/test_docs.py
-checks the README and the packaged config against it, so a key cannot be
-half-added. Errors name the key and exit 78.
+check); the loader and its error messages read it, and tests check the
+docs and the packaged config (tests/test_docs.py) and the Ansible role
+(tests/test_role_schema.py) against it, so a key cannot be half-added.
+Errors name the key and exit 78.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import socket
@@ -19,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blinkt_agent import hostnames
 from blinkt_agent.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/blinkt-agent/config.toml")
 
@@ -32,30 +37,53 @@ PALETTE_KEYS = ("pending", "running", "stopping", "failed", "lost", "unknown", "
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def _choice(options):
-    def check(value):
-        if value not in options:
-            return "must be one of " + ", ".join(options)
-        return None
+@dataclass(frozen=True)
+class Choice:
+    """A check: the value is one of `options` (the role's argument_specs repeat them)."""
 
-    return check
+    options: tuple[str, ...]
 
-
-def _range(lo, hi):
-    def check(value):
-        if not lo <= value <= hi:
-            return f"must be between {lo} and {hi}"
-        return None
-
-    return check
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.options else "must be one of " + ", ".join(self.options)
 
 
-def _host_port(value):
+@dataclass(frozen=True)
+class Range:
+    """A check: lo <= value <= hi (the role's tasks/validate.yml repeats the bounds)."""
+
+    lo: float
+    hi: float
+    message: str = ""
+
+    def __call__(self, value: Any) -> str | None:
+        if self.lo <= value <= self.hi:
+            return None
+        return self.message or f"must be between {self.lo} and {self.hi}"
+
+
+def _choice(options: tuple[str, ...]) -> Choice:
+    return Choice(tuple(options))
+
+
+def _range(lo: float, hi: float) -> Range:
+    return Range(lo, hi)
+
+
+def _dns_server(value):
+    """HOST:PORT where HOST is an IP address or a well-formed host name (resolved later)."""
     try:
-        parse_host_port(value)
+        host, _ = parse_host_port(value)
     except ValueError as err:
         return str(err)
+    if not hostnames.is_ip(host) and not _HOST_NAME.match(host):
+        return "HOST must be an IP address or a host name"
     return None
+
+
+# RFC 1123 labels, at most 253 characters; a trailing dot is allowed.
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}\.?$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
+)
 
 
 def _url(value):
@@ -75,8 +103,7 @@ def _token(value):
     return None
 
 
-def _pin(value):
-    return None if 0 <= value <= 27 else "must be a BCM GPIO number 0..27"
+_pin = Range(0, 27, "must be a BCM GPIO number 0..27")
 
 
 @dataclass(frozen=True)
@@ -139,7 +166,14 @@ _MAIN = (
     Key(
         "nomad", "backoff_max", float, 60.0, _range(1, 3600), "cap of the retry backoff in seconds"
     ),
-    Key("consul", "dns", str, "127.0.0.1:8600", _host_port, "HOST:PORT of Consul's DNS interface"),
+    Key(
+        "consul",
+        "dns",
+        str,
+        "127.0.0.1:8600",
+        _dns_server,
+        "HOST:PORT of Consul's DNS interface (asked over TCP); HOST may be a name",
+    ),
     Key("consul", "service", str, "nomad-client", None, "Consul service Nomad clients register"),
     Key("consul", "tag", str, "http", None, "service tag of the HTTP API"),
     Key("consul", "domain", str, "consul", None, "Consul DNS domain"),
@@ -204,7 +238,6 @@ _FLAG_OF = {dotted: flag for flag, dotted in FLAGS.items()}
 MAX_CONFIG_BYTES = 1 << 20
 
 _URL_FORM = "must look like http://HOST:PORT or https://HOST:PORT"
-_HOSTNAME = re.compile(r"[\w-]+(\.[\w-]+)*\.?")
 
 
 def parse_url(value: str) -> tuple[str, str, int | None]:
@@ -230,7 +263,7 @@ def parse_url(value: str) -> tuple[str, str, int | None]:
             ipaddress.IPv6Address(host.split("%")[0])
         except ValueError:
             raise ValueError(f"[{host}] is not an IPv6 address") from None
-    elif not _HOSTNAME.fullmatch(host):
+    elif not _HOST_NAME.match(host):
         raise ValueError(f"host {host!r} is not a host name or address")
     after_host = parts.netloc.rpartition("]")[2]  # the port of [v6]:PORT
     if ":" in after_host:
@@ -247,7 +280,7 @@ def parse_host_port(value: str, default_port: int = 8600) -> tuple[str, int]:
     """'HOST:PORT', 'HOST' or '[v6]:PORT' → (host, port)."""
     match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([^:\s]+)(?::(\d+))?", value or "")
     if not match:
-        raise ValueError("must be HOST:PORT")
+        raise ValueError("must be HOST:PORT (an IPv6 address in brackets: [::1]:8600)")
     host = match.group(1) or match.group(3)
     port = int(match.group(2) or match.group(4) or default_port)
     if not 1 <= port <= 65535:
@@ -445,6 +478,29 @@ def override(settings: Settings, values: dict[str, Any], origin: str = "override
 def defaults() -> Settings:
     """The built-in settings alone (for `clear` when the config file is broken)."""
     return Settings(values={key.dotted: key.default for key in SCHEMA}, source="defaults")
+
+
+def check_consul_dns(settings: Settings, resolve: hostnames.Resolve | None = None) -> None:
+    """A host name in consul.dns must exist: refused (exit 78) if the system resolver says
+    it does not. A name that cannot be resolved *yet* (no network at boot, a name server
+    down) passes with a warning: discovery resolves it again every round and retries.
+    Called for `run` and `once` (and reloads), not by load(), so that `clear` never waits
+    on a resolver.
+    """
+    if not settings.use_discovery():
+        return
+    host, _ = parse_host_port(settings["consul.dns"])
+    if hostnames.is_ip(host):
+        return
+    try:
+        (resolve or hostnames.resolve)(host)
+    except hostnames.NameUnknown as err:
+        raise ConfigError(
+            f"consul.dns: host {host!r} does not exist ({err}); use an IP address or a name "
+            f"this host can resolve, got {settings['consul.dns']!r}"
+        ) from None
+    except hostnames.NameNotYet as err:
+        log.warning("consul.dns: cannot resolve %r yet (%s); will keep trying", host, err)
 
 
 def _check_together(settings: Settings) -> None:

@@ -4,7 +4,7 @@ Everything here reads JSON that came from outside, so no field is trusted:
 a missing key, a wrong type or a junk list entry never raises; it makes the
 allocation "unknown" or counts as 0. Only the settings (palette, brightness,
 resource and status names) are validated, because they are ours.
-The README's "What the LEDs mean" says what each colour and pattern means.
+README.md's "What the LEDs mean" says what each colour and pattern means.
 """
 
 from __future__ import annotations

@@ -170,10 +170,10 @@ class Watcher:
     def _find_node(self, client: NomadClient) -> str:
         if self.options.node:
             return client.node_id_by_name(self.options.node)
-        here = self._locator.current_node()
-        if here is None or here.lower() == self.options.own_node.lower():
+        instance = self._locator.current()
+        if instance is None or instance.is_own:  # a static address, or our own client
             return client.local_node_id()
-        # Discovery had to use another Pi's Nomad client: find ours by name.
+        # Another Pi's Nomad client, or one discovery cannot place: find ours by name.
         return client.node_id_by_name(self.options.own_node)
 
     def _handle(self, err: AgentError) -> None:

@@ -177,9 +177,9 @@ def test_named_node_that_does_not_exist_yet_is_found_once_it_registers(sim_nomad
 def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster, events):
     dns = sim_cluster.dns
     with socket.socket() as s:  # pi-01's own Nomad client is down: nothing listens there
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.1.1", 0))  # pi-01's own address, apart from pi-02's client
         dead = s.getsockname()[1]
-    dns.register("nomad-client", "pi-01", "127.0.0.1", dead)
+    dns.register("nomad-client", "pi-01", "127.0.1.1", dead)
     host, port = dns.address.split(":")
     locator = NomadLocator(SrvQuery(host, int(port), timeout=0.5), None, own_node="pi-01")
     watcher = start(locator, events)
