@@ -15,6 +15,7 @@ terminal at all (a pipe, a file) it is a plain line in hex for scripts. NO_COLOR
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -55,6 +56,7 @@ RGB = tuple[int, int, int]
 Segment = tuple[RGB | None, str]  # text, drawn in that colour (None: the default colour)
 
 
+@functools.lru_cache(maxsize=512)  # a display shows few distinct colours, again and again
 def colour_name(rgb: RGB) -> str:
     """The nearest of NAMED_COLOURS, whatever the intensity ((0, 60, 0) is green)."""
     peak = max(rgb)
