@@ -8,8 +8,10 @@ unreachable (once), 74 display/GPIO unusable, 77 ACL refused (once),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -21,7 +23,14 @@ from blinkt_agent import __version__, config
 from blinkt_agent.agent import Agent, display_of, look_of, watcher_of
 from blinkt_agent.discovery import DiscoveryError
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay
-from blinkt_agent.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, AgentError, ConfigError
+from blinkt_agent.errors import (
+    EXIT_FAILURE,
+    EXIT_IOERR,
+    EXIT_OK,
+    EXIT_USAGE,
+    AgentError,
+    ConfigError,
+)
 from blinkt_agent.nomad import AccessDenied, NotFound, Unreachable
 from blinkt_agent.notify import Notifier
 from blinkt_agent.view import View, frame, status_line
@@ -171,12 +180,27 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "once": cmd_once, "clear": cmd_clear}[args.command](args, settings)
     except AgentError as err:
         log.error("%s", err)
+        _drop_stdout_if_gone()
         return err.exit_code
+    except BrokenPipeError:  # `blinkt-agent ... | head`: whoever read stdout has gone
+        log.error("stdout: the reader has gone (broken pipe)")
+        _drop_stdout_if_gone()
+        return EXIT_IOERR
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception:  # a bug: say so, with the traceback, and let systemd restart us
         log.exception("unexpected error (please report this as a bug)")
         return EXIT_FAILURE
+
+
+def _drop_stdout_if_gone() -> None:
+    """After a broken pipe, point stdout at /dev/null: the flush at exit would fail again
+    and print a second, Python-made error."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _refuse_in_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ import time
 from blinkt_agent import config
 from blinkt_agent.agent import Agent, display_of, look_of
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay, colour_name
+from blinkt_agent.errors import DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.story import STEPS, Story
@@ -95,10 +96,17 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
             log.info("demo: %s; %s", names, STOP_HINT)
         started = time.monotonic()
 
+        failed: list[DisplayError] = []
+
         def on_step(step) -> None:
             line = f"[{time.monotonic() - started:5.1f} s] {step.title}"
             if isinstance(agent.display, TerminalDisplay):
-                agent.display.note(line)
+                try:
+                    agent.display.note(line)
+                except DisplayError as err:  # the terminal has gone: end the demo with it
+                    failed.append(err)
+                    stop.set()
+                    return
             else:
                 log.info("demo: %s", line)
             if not fixed_mode and step.mode != agent.settings["mode"]:
@@ -122,4 +130,6 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
             agent.run(stop)
         finally:
             agent.display.close()
+        if failed:
+            raise failed[0]
     return 0

@@ -173,3 +173,18 @@ def test_the_demo_runs_from_the_installed_command():
     output, code = run_on_a_pty([str(script), "demo", "--speed", "12", "--duration", "2"],
                                 agent_env(TERM="dumb"))  # fmt: skip
     assert code == 0 and "Ctrl-C to stop" in output
+
+
+@pytest.mark.parametrize("display", ["terminal", "json"])
+def test_a_reader_that_goes_away_ends_the_demo_with_one_line(display):
+    proc = subprocess.Popen(
+        blinkt_agent_argv("demo", "--display", display, "--speed", "12", "--duration", "10"),
+        env=agent_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc.stdout.readline()
+    proc.stdout.close()  # as `blinkt-agent demo | head -1` does
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 74, stderr
+    assert "Traceback" not in stderr and "Exception" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "broken pipe" in errors[0].lower()

@@ -319,7 +319,7 @@ class TerminalDisplay:
             self._stream.flush()
         except (OSError, ValueError) as err:  # a closed pipe or stream
             self._closed = True
-            raise DisplayError(f"display = terminal: cannot write: {err}") from None
+            raise DisplayError(f"display = terminal: cannot write: {err}") from err
 
     def _flush_quietly(self) -> None:
         with contextlib.suppress(OSError, ValueError):
