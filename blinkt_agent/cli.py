@@ -262,9 +262,10 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
         display.show_final(shown, summary)  # LEDs and summary: one line
     else:
         display.show(shown)
-        # A failure is said on stderr; so is any summary beside the JSON display's one object.
-        failed = isinstance(event, Problem) or settings["display"] == "json"
-        print(summary, file=sys.stderr if failed else sys.stdout)
+        if isinstance(event, Problem):
+            log.error("%s", summary)  # "ERROR …" on stderr, as every other failure
+        else:  # stdout, unless the JSON display owns it (one object)
+            print(summary, file=sys.stderr if settings["display"] == "json" else sys.stdout)
     if isinstance(event, Problem):
         return event.error.exit_code
     assert isinstance(event, Update)

@@ -204,7 +204,7 @@ def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 69
     # One line, saying what was found (not "waiting", which is the service's STATUS).
-    assert result.stderr.startswith("Nomad unreachable: Nomad 127.0.0.1:")
+    assert result.stderr.startswith("ERROR Nomad unreachable: Nomad 127.0.0.1:")
     assert result.stderr.endswith(": connection refused\n") and result.stderr.count("\n") == 1
     assert result.stdout == ""
     state, lit = leds(tmp_path)
