@@ -23,6 +23,7 @@ from typing import Any
 
 from blinkt_agent import hostnames
 from blinkt_agent.errors import ConfigError
+from blinkt_agent.nomad import NOMAD_MAX_WAIT
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,14 @@ _MAIN = (
     Key("nomad", "client_key", str, "", None, "client key for mutual TLS"),
     Key("nomad", "tls_server_name", str, "", None, "server name to verify instead of the host"),
     Key("nomad", "skip_verify", bool, False, None, "do not verify TLS certificates (unsafe)"),
-    Key("nomad", "wait", float, 300.0, _range(1, 600), "blocking query wait in seconds"),
+    Key(
+        "nomad",
+        "wait",
+        float,
+        NOMAD_MAX_WAIT,
+        _range(1, int(NOMAD_MAX_WAIT)),
+        "blocking query wait in seconds (Nomad blocks at most 300)",
+    ),
     Key(
         "nomad", "backoff_max", float, 60.0, _range(1, 3600), "cap of the retry backoff in seconds"
     ),

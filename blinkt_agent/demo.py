@@ -21,6 +21,7 @@ from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay, colour_nam
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
+from blinkt_agent.sim.cluster import loopback_hosts
 from blinkt_agent.sim.story import STEPS, Story
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
+    names = (OWN_NODE, "pi-02")
+    # Each Pi's Nomad client on its own loopback address, as on a real network.
+    with SimCluster(nodes=names, node_hosts=loopback_hosts(names)) as cluster:
         settings = demo_settings(cluster, flags, args.speed)
         display = display_of(settings)
         agent = Agent(settings, display, CaptionNotifier(display))

@@ -171,10 +171,18 @@ class Watcher:
         if self.options.node:
             return client.node_id_by_name(self.options.node)
         instance = self._locator.current()
-        if instance is None or instance.is_own:  # a static address, or our own client
+        if instance is None:  # a static address: the client there is ours by configuration
             return client.local_node_id()
+        own = self.options.own_node
+        if instance.is_own:
+            # Discovery matched this client by address; Nomad itself says whose it is.
+            node_id = client.local_node_id()
+            name = client.node(node_id).get("Name")
+            if isinstance(name, str) and name.lower() == own.lower():
+                return node_id
+            log.info("the Nomad client at %s is node %s, not %s", client.hostport, name, own)
         # Another Pi's Nomad client, or one discovery cannot place: find ours by name.
-        return client.node_id_by_name(self.options.own_node)
+        return client.node_id_by_name(own)
 
     def _handle(self, err: AgentError) -> None:
         if isinstance(err, NotFound):

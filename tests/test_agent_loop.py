@@ -94,7 +94,8 @@ def test_ready_then_status_names_node_and_counts(sim_cluster, recorder):
     stop.set()
     status = next(s for s in recorder.statuses() if "2 allocations" in s)
     assert recorder.messages.index("READY=1") < recorder.messages.index(f"STATUS={status}")
-    assert status.startswith("node pi-01: 2 allocations (1 pending, 1 running) via 127.0.0.1:")
+    own = sim_cluster.agent("pi-01").address  # its own client, not another Pi's
+    assert status == f"node pi-01: 2 allocations (1 pending, 1 running) via {own}"
     palette = mapping.Palette.default()
     lit = [p for p in display.frames[-1] if not p.is_off]
     assert [(p.r, p.g, p.b) for p in lit] == [palette.running, palette.pending]

@@ -114,7 +114,7 @@ def test_run_notifies_ready_status_and_watchdog_then_sigterm_leaves_leds_dark(
     assert proc.returncode == 0, stderr
     state, lit = leds(tmp_path)
     assert lit == [] and state["cleaned_up"] is True
-    assert "via 127.0.0.1:" in status
+    assert status.endswith(f"via {sim_cluster.agent('pi-01').address}")  # its own client
     notify.drain()
     assert "STOPPING=1" in notify.messages
 
@@ -194,7 +194,8 @@ def test_once_prints_a_summary_and_lights_the_leds(tmp_path, sim_cluster):
     config = write_config(tmp_path, sim_cluster)
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("node pi-01: 1 allocation (1 pending) via 127.0.0.1:")
+    own = sim_cluster.agent("pi-01").address
+    assert result.stdout.startswith(f"node pi-01: 1 allocation (1 pending) via {own}")
     assert len(leds(tmp_path)[1]) == 1
 
 
@@ -204,7 +205,7 @@ def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 69
     # One line, saying what was found (not "waiting", which is the service's STATUS).
-    assert result.stderr.startswith("ERROR Nomad unreachable: Nomad 127.0.0.1:")
+    assert result.stderr.startswith("ERROR Nomad unreachable: Nomad 127.0.")
     assert result.stderr.endswith(": connection refused\n") and result.stderr.count("\n") == 1
     assert result.stdout == ""
     state, lit = leds(tmp_path)
@@ -264,7 +265,7 @@ def test_once_json_prints_exactly_one_object_of_the_documented_shape(tmp_path, s
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1  # no dark frame after it
-    assert result.stderr.startswith("node pi-01: 1 allocation (1 running) via 127.0.0.1:")
+    assert result.stderr.startswith("node pi-01: 1 allocation (1 running) via 127.0.")
     frame = json.loads(result.stdout)
     assert list(frame) == ["pixels"] and len(frame["pixels"]) == 8
     assert all(set(p) == {"r", "g", "b", "brightness"} for p in frame["pixels"])
@@ -294,7 +295,7 @@ def test_once_on_a_terminal_leaves_one_row_and_no_dark_frame(tmp_path, sim_clust
     assert len(rows) == 1, rows
     # The last line keeps the whole summary (nothing redraws it, so it may wrap).
     assert rows[0].startswith("G " + " ".join(["\u00b7"] * 7) + "  node pi-01: 1 allocation")
-    assert "via 127.0.0.1:" in rows[0]
+    assert "via 127.0." in rows[0]
 
 
 def test_once_checks_the_display_before_asking_the_network(tmp_path):

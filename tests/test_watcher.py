@@ -188,7 +188,7 @@ def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster,
     watcher.stop.set()
     assert isinstance(problem.error, Unreachable) and problem.retry_in == 0
     assert snapshot.node_name == "pi-01"  # pi-02's client answered, about our node
-    assert snapshot.address == sim_cluster.nomad.address and snapshot.via == "consul"
+    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == "consul"
 
 
 def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
@@ -212,3 +212,24 @@ def test_a_long_blocking_query_stays_healthy(sim_nomad, events):
     time.sleep(1.5)  # inside the blocking query
     assert watcher.healthy()
     watcher.stop.set()
+
+
+def test_a_client_matched_by_address_is_verified_through_nomad(events):
+    """Every client agent on one address: discovery cannot tell them apart, and calls
+    each one this Pi's own. The watcher asks the client which node it is and, when it
+    is another Pi's, looks its own node up by name: pi-01 in every run."""
+    from blinkt_agent.sim import SimCluster
+
+    with SimCluster(nodes=("pi-01", "pi-02", "pi-03")) as cluster:
+        query = SrvQuery(dns_host=cluster.dns.host, dns_port=cluster.dns.port)
+        shown = set()
+        for _ in range(12):
+            got: list = []
+            locator = NomadLocator(query, None, own_node="pi-01")
+            watcher = Watcher(
+                WatchOptions(own_node="pi-01"), locator, NomadClient, got.append, backoff=Fast()
+            )
+            watcher.check()
+            assert isinstance(got[0], Update), got
+            shown.add(got[0].snapshot.node_name)
+    assert shown == {"pi-01"}
