@@ -63,6 +63,7 @@ class Tmux:
             "-f", self._config.name, "new-session", "-d", "-x", str(columns), "-y", str(rows),
             shlex.join(["sh", "-c", command, "sh", *argv]),
         )  # fmt: skip
+        self._socket_path = self._tmux("display-message", "-p", "#{socket_path}").strip()
 
     def _tmux(self, *args: str) -> str:
         result = subprocess.run(
@@ -116,6 +117,8 @@ class Tmux:
         )
         self._config.close()
         self._status.unlink(missing_ok=True)
+        if self._socket_path:  # tmux leaves its socket file behind
+            Path(self._socket_path).unlink(missing_ok=True)
 
 
 def led_rows(rows: list[str]) -> list[str]:
