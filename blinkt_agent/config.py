@@ -9,11 +9,14 @@ Errors name the key and exit 78.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 import socket
 import tomllib
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +88,19 @@ _HOST_NAME = re.compile(
 
 
 def _url(value):
-    if value and not re.match(r"^(https?://)?[^\s/:]+(:\d{1,5})?/?$", value):
-        return "must look like http://HOST:PORT or https://HOST:PORT"
+    if not value:
+        return None
+    try:
+        parse_url(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _token(value):
+    # Sent as an HTTP header: anything else fails on every request, far from its cause.
+    if value and not re.fullmatch(r"[!-~]+", value):
+        return "the token must be printable ASCII without spaces"
     return None
 
 
@@ -142,7 +156,7 @@ _MAIN = (
         "auto (static if address is set, else consul) | consul (address = fallback) | static",
     ),
     Key("nomad", "address", str, "", _url, 'static Nomad address, e.g. "http://127.0.0.1:4646"'),
-    Key("nomad", "token", str, "", None, "ACL token (never logged)"),
+    Key("nomad", "token", str, "", _token, "ACL token (never logged)"),
     Key("nomad", "token_file", str, "", None, "file holding the ACL token"),
     Key("nomad", "ca_cert", str, "", None, "CA bundle to verify Nomad's TLS certificate"),
     Key("nomad", "client_cert", str, "", None, "client certificate for mutual TLS"),
@@ -198,6 +212,7 @@ _PALETTE = tuple(
 SCHEMA: tuple[Key, ...] = (*_MAIN, *_PALETTE)
 
 _BY_DOTTED = {key.dotted: key for key in SCHEMA}
+SECRET_KEYS = frozenset({"nomad.token"})
 
 # Environment variables, as the Nomad CLI reads them, plus our own.
 ENVIRONMENT = {
@@ -214,6 +229,59 @@ ENVIRONMENT = {
     "BLINKT_AGENT_BRIGHTNESS": "brightness",
     "BLINKT_AGENT_CONSUL_DNS": "consul.dns",
 }
+
+
+# Flags that set a key (cli.py builds its options from this), named in errors as typed.
+FLAGS = {
+    "--display": "display",
+    "--mode": "mode",
+    "--node": "node",
+    "--nomad-addr": "nomad.address",
+    "--consul-dns": "consul.dns",
+    "--brightness": "brightness",
+}
+_FLAG_OF = {dotted: flag for flag, dotted in FLAGS.items()}
+
+# Far above any real config; keeps `--config /dev/zero` from eating the memory.
+MAX_CONFIG_BYTES = 1 << 20
+
+_URL_FORM = "must look like http://HOST:PORT or https://HOST:PORT"
+
+
+def parse_url(value: str) -> tuple[str, str, int | None]:
+    """'http://HOST:PORT', 'https://[v6]:PORT' or 'HOST:PORT' → (scheme, host, port or None).
+
+    ValueError, saying what is wrong, for anything requests would choke on later.
+    """
+    if re.search(r"\s", value):
+        raise ValueError(_URL_FORM)
+    try:
+        parts = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed or junk [IPv6] literal
+        raise ValueError(_URL_FORM) from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"scheme must be http or https, not {parts.scheme!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(_URL_FORM)
+    if not host:
+        raise ValueError(f"has no host; {_URL_FORM}")
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            raise ValueError(f"[{host}] is not an IPv6 address") from None
+    elif not _HOST_NAME.match(host):
+        raise ValueError(f"host {host!r} is not a host name or address")
+    after_host = parts.netloc.rpartition("]")[2]  # the port of [v6]:PORT
+    if ":" in after_host:
+        port_text = after_host.rpartition(":")[2]
+        if not port_text.isascii() or not port_text.isdigit():
+            raise ValueError(f"port must be a number 1..65535, not {port_text!r}")
+        if not 1 <= int(port_text) <= 65535:
+            raise ValueError("port must be 1..65535")
+        return parts.scheme, host, int(port_text)
+    return parts.scheme, host, None
 
 
 def parse_host_port(value: str, default_port: int = 8600) -> tuple[str, int]:
@@ -234,7 +302,7 @@ class Settings:
 
     values: dict[str, Any]
     source: str = "defaults"
-    secrets: frozenset[str] = field(default=frozenset({"nomad.token"}))
+    secrets: frozenset[str] = field(default=SECRET_KEYS)
 
     def __getitem__(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -256,9 +324,13 @@ class Settings:
         if not path:
             return ""
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise ConfigError(f"nomad.token_file: cannot read {path}: {err.strerror}") from None
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, ValueError) as err:  # ValueError: not UTF-8, or a NUL in the path
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else "not UTF-8 text"
+            raise ConfigError(f"nomad.token_file: cannot read {shown(path)}: {reason}") from None
+        if problem := _token(token):
+            raise ConfigError(f"nomad.token_file: {shown(path)}: {problem}")
+        return token
 
     def static_address(self) -> str | None:
         address = self.values["nomad.address"]
@@ -271,26 +343,42 @@ class Settings:
         return discovery == "consul" or (discovery == "auto" and not self.values["nomad.address"])
 
 
+def shown(text: object) -> str:
+    """A path or value for a one-line message: as is when printable, else escaped."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 def _coerce(key: Key, value: Any, origin: str) -> Any:
-    """Check one value's type (strings from env/flags are converted)."""
+    """Check one value's type (strings from env/flags are converted).
+
+    Messages end with the value given, except for secrets (the token).
+    """
     where = f"{key.dotted}" + (f" (from {origin})" if origin else "")
+    secret = key.dotted in SECRET_KEYS
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"{where}: {problem}" + ("" if secret else f", got {value!r}"))
+
     if isinstance(value, str) and key.type is not str and origin:
-        value = _from_string(key, value, where)
+        value = _from_string(key, value, fail)
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # TOML integers have no size limit
+            raise fail("must be a number") from None
     if key.type is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        raise fail("expected true or false")
     if key.type is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise fail("expected an integer")
     if not isinstance(value, key.type):
-        expected = {str: "a string", float: "a number", int: "an integer"}[key.type]
-        raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+        raise fail("expected " + {str: "a string", float: "a number", int: "an integer"}[key.type])
     if key.check and (problem := key.check(value)):
-        raise ConfigError(f"{where}: {problem}, got {value!r}")
+        raise fail(problem)
     return value
 
 
-def _from_string(key: Key, text: str, where: str) -> Any:
+def _from_string(key: Key, text: str, fail: Callable[[str], ConfigError]) -> Any:
     try:
         if key.type is bool:
             lowered = text.strip().lower()
@@ -301,7 +389,8 @@ def _from_string(key: Key, text: str, where: str) -> Any:
             raise ValueError
         return key.type(text)
     except ValueError:
-        raise ConfigError(f"{where}: cannot read {text!r} as {key.type.__name__}") from None
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[key.type]
+        raise fail(f"cannot read it as {expected}") from None
 
 
 def _flatten(data: dict[str, Any]) -> dict[str, Any]:
@@ -315,28 +404,38 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
             for sub, subvalue in value.items():
                 dotted = f"{name}.{sub}"
                 if dotted not in _BY_DOTTED:
-                    raise ConfigError(f"{dotted}: unknown setting")
+                    raise ConfigError(f"{shown(dotted)}: unknown setting")
                 flat[dotted] = subvalue
         elif name in _BY_DOTTED:
             flat[name] = value
         else:
-            raise ConfigError(f"{name}: unknown setting")
+            raise ConfigError(f"{shown(name)}: unknown setting")
     return flat
 
 
 def read_file(path: Path, required: bool) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         if required:
-            raise ConfigError(f"config: {path} does not exist") from None
+            raise ConfigError(f"config: {shown(path)} does not exist") from None
         return {}
     except OSError as err:
-        raise ConfigError(f"config: cannot read {path}: {err.strerror}") from None
+        raise ConfigError(f"config: cannot read {shown(path)}: {err.strerror or err}") from None
+    except ValueError as err:  # a path with a NUL byte
+        raise ConfigError(f"config: cannot read {shown(path)}: {err}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config: {shown(path)} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = f"byte {err.start + 1} is 0x{data[err.start]:02x}"
+        raise ConfigError(f"config: {shown(path)} is not UTF-8 text ({where})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config: {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"config: {shown(path)} is not valid TOML: {err}") from None
 
 
 def load(
@@ -358,13 +457,18 @@ def load(
     for var, dotted in ENVIRONMENT.items():
         if var in environ:
             values[dotted] = _coerce(_BY_DOTTED[dotted], environ[var], var)
-    for dotted, value in (flags or {}).items():
+    return with_flags(Settings(values=values, source=str(path)), flags or {})
+
+
+def with_flags(settings: Settings, flags: dict[str, Any]) -> Settings:
+    """A copy of `settings` with the flags given (None = not given); errors name the flag."""
+    merged = dict(settings.values)
+    for dotted, value in flags.items():
         if value is not None:
-            option = "--" + dotted.split(".")[-1].replace("_", "-")
-            values[dotted] = _coerce(_BY_DOTTED[dotted], value, option)
-    settings = Settings(values=values, source=str(path))
-    _check_together(settings)
-    return settings
+            merged[dotted] = _coerce(_BY_DOTTED[dotted], value, _FLAG_OF.get(dotted, "a flag"))
+    new = Settings(values=merged, source=settings.source)
+    _check_together(new)
+    return new
 
 
 def override(settings: Settings, values: dict[str, Any], origin: str = "override") -> Settings:

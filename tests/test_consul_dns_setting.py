@@ -5,6 +5,7 @@ No test here lets a name reach the machine's DNS: names other than "localhost" (
 /etc/hosts answers) go to a fake system resolver.
 """
 
+import json
 import logging
 import os
 import subprocess
@@ -171,4 +172,5 @@ def test_consul_dns_localhost_works_end_to_end(tmp_path):
         )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert "node pi-01" in result.stdout
+    assert "node pi-01" in result.stderr  # beside the one JSON object on stdout
+    assert json.loads(result.stdout)["pixels"]
