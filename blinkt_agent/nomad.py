@@ -16,7 +16,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from blinkt_agent.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, AgentError
-from blinkt_agent.outside import dig
+from blinkt_agent.outside import as_list, dig
 
 CONNECT_TIMEOUT = 5.0
 # Nomad adds up to wait/16 of random jitter to a blocking query; allow that plus slack.
@@ -42,6 +42,7 @@ namespace "*" {
   capabilities = ["read-job"]
 }
 """
+ACL_POLICY_LINE = " ".join(ACL_POLICY.split())  # the same HCL on one line, for messages
 
 
 class NomadError(AgentError):
@@ -67,9 +68,27 @@ class NotFound(NomadError, LookupError):
     kind = "not found"
 
 
+class AmbiguousNode(NotFound):
+    """Several live registrations share the node name: none can be picked."""
+
+    kind = "ambiguous node"
+
+
 class AccessDenied(NomadError, PermissionError):
     exit_code = EXIT_NOPERM
     kind = "access denied"
+
+
+# Nomad's node statuses (nomad/structs/structs.go NodeStatus*): only "down" is terminal
+# (Node.TerminalStatus); a down registration stays listed until node GC (24 h). Among
+# several registrations of one name the best rank wins: ready, then a client that is
+# registering, then one that missed heartbeats but may come back (disconnected).
+NODE_STATUS_RANK = {"ready": 0, "initializing": 1, "disconnected": 2, "down": 4}
+_OTHER_LIVE_RANK = 3  # a status this version does not know: live, least preferred
+DOWN_RANK = NODE_STATUS_RANK["down"]
+
+# The rule of ACL_POLICY whose absence hides allocations instead of refusing them.
+READ_JOB_RULE = 'namespace "*" { capabilities = ["read-job"] }'
 
 
 # What a 403 from each endpoint we call means the token lacks: its short name and the
@@ -86,13 +105,13 @@ def capability_for(path: str) -> tuple[str, str]:
     for pattern, capability, rule in CAPABILITIES:
         if pattern.search(path):
             return capability, rule
-    return "read access", " ".join(ACL_POLICY.split())
+    return "read access", ACL_POLICY_LINE
 
 
 def denied_message(hostport: str, path: str, body: str) -> str:
     """One line: Nomad's own answer, what the token lacks, and the whole policy to paste."""
     said = _one_line(body) or "no body"
-    policy = " ".join(ACL_POLICY.split())
+    policy = ACL_POLICY_LINE
     if said == "ACL token not found":
         reason = "Nomad does not know this token (check token / token_file)"
     else:
@@ -120,6 +139,48 @@ def hidden_allocations(agent_self: object, node_id: str, allocations: object) ->
         return 0
     shown = len(allocations) if isinstance(allocations, list) else 0
     return max(0, running - shown)
+
+
+def client_node_id(agent_self: object, hostport: str) -> str:
+    """stats.client.node_id of a /v1/agent/self answer: the node this agent is the client of."""
+    node_id = dig(agent_self, "stats", "client", "node_id")
+    if not isinstance(node_id, str) or not node_id:
+        raise BadResponse(
+            f"Nomad {hostport}: /v1/agent/self has no stats.client.node_id "
+            "(is this agent a Nomad client? set `node` to watch another node)"
+        )
+    return node_id
+
+
+def pick_node(name: str, nodes: object) -> dict:
+    """The registration of `name` to show among /v1/nodes stubs. Pure: no I/O.
+
+    A re-imaged Pi registers a new ID under its old name, and the old registration stays
+    listed as "down" for about a day. So: the best status (NODE_STATUS_RANK: ready, then
+    initializing, then disconnected; down last), then the newest CreateIndex. Several
+    registrations in the same live status cannot be told apart (two Pis with one name):
+    AmbiguousNode. None at all: NotFound.
+    """
+    matches = [n for n in as_list(nodes) if isinstance(n, dict) and n.get("Name") == name]
+    if not matches:
+        raise NotFound(f"node: no Nomad node is named {name!r}")
+
+    def rank(node: dict) -> int:
+        return NODE_STATUS_RANK.get(node.get("Status"), _OTHER_LIVE_RANK)  # type: ignore[arg-type]
+
+    best = min(rank(n) for n in matches)
+    top = [n for n in matches if rank(n) == best]
+    if best != DOWN_RANK and len(top) > 1:
+        which = ", ".join(f"{str(n.get('ID', '?'))[:8]} {n.get('Status')}" for n in top)
+        raise AmbiguousNode(
+            f"node: {len(top)} live Nomad nodes are named {name!r} ({which}): give each Pi its "
+            "own name, or purge the stale registration (nomad node purge)"
+        )
+    return max(top, key=lambda n: _create_index(n.get("CreateIndex")))
+
+
+def _create_index(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 @dataclass(frozen=True)
@@ -245,26 +306,14 @@ class NomadClient:
         return data
 
     def local_node_id(self) -> str:
-        data = self.agent_self()
-        node_id = dig(data, "stats", "client", "node_id")
-        if not isinstance(node_id, str) or not node_id:
-            raise BadResponse(
-                f"Nomad {self.hostport}: /v1/agent/self has no stats.client.node_id "
-                "(is this agent a Nomad client? set `node` to watch another node)"
-            )
-        return node_id
+        return client_node_id(self.agent_self(), self.hostport)
 
     def node_id_by_name(self, name: str) -> str:
+        """The ID of the registration of `name` to show (see pick_node)."""
         data, _ = self.get("/v1/nodes", params={"filter": f'Name == "{_quote(name)}"'})
         if not isinstance(data, list):
             raise BadResponse(f"Nomad {self.hostport}: /v1/nodes did not return a list")
-        matches = [n for n in data if isinstance(n, dict) and n.get("Name") == name]
-        if not matches:
-            raise NotFound(f"node: no Nomad node is named {name!r}")
-        if len(matches) > 1:
-            ids = ", ".join(str(n.get("ID", "?"))[:8] for n in matches)
-            raise NotFound(f"node: {len(matches)} Nomad nodes are named {name!r} ({ids})")
-        node_id = matches[0].get("ID")
+        node_id = pick_node(name, data).get("ID")
         if not isinstance(node_id, str) or not node_id:
             raise BadResponse(f"Nomad {self.hostport}: node {name!r} has no ID")
         return node_id

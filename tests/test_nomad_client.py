@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 from blinkt_agent.nomad import (
     ACL_POLICY,
     AccessDenied,
+    AmbiguousNode,
     BadResponse,
     NomadClient,
     NotFound,
     ServerError,
     Unreachable,
     hidden_allocations,
+    pick_node,
 )
 from blinkt_agent.sim.nomad import SimNomad
 from blinkt_agent.sim.nomad.acl import parse_policy
@@ -54,11 +56,94 @@ def test_node_lookup_by_unknown_name_says_so(client):
         client.node_id_by_name("pi-99")
 
 
-def test_node_lookup_with_two_nodes_of_one_name_is_an_error(nomad, client):
+def test_node_lookup_with_two_live_nodes_of_one_name_is_an_error(nomad, client):
     nomad.add_node("twin")
     nomad.add_node("twin")
-    with pytest.raises(NotFound, match="2 Nomad nodes are named 'twin'"):
+    with pytest.raises(AmbiguousNode, match="2 live Nomad nodes are named 'twin'"):
         client.node_id_by_name("twin")
+
+
+def test_node_lookup_follows_a_reimaged_pi_past_its_down_twin(nomad, client):
+    old = nomad.add_node("pi-02")
+    new = nomad.reimage(old)  # the old registration stays listed, down
+    assert {n["ID"]: n["Status"] for n in nomad_nodes(client, "pi-02")} == {
+        old: "down",
+        new: "ready",
+    }
+    assert client.node_id_by_name("pi-02") == new
+
+
+def test_node_lookup_of_a_name_whose_registrations_are_all_down_takes_the_newest(nomad, client):
+    first = nomad.add_node("pi-03")
+    second = nomad.reimage(first)
+    nomad.node_down(second)
+    assert client.node_id_by_name("pi-03") == second
+
+
+def nomad_nodes(client, name):
+    nodes, _ = client.get("/v1/nodes", params={"filter": f'Name == "{name}"'})
+    return nodes
+
+
+def stub(node_id, status, create_index, name="pi-01"):
+    return {"ID": node_id, "Name": name, "Status": status, "CreateIndex": create_index}
+
+
+@pytest.mark.parametrize(
+    ("stubs", "chosen"),
+    [
+        ([stub("a", "down", 9), stub("b", "ready", 5)], "b"),  # ready beats a newer down
+        ([stub("a", "initializing", 9), stub("b", "ready", 5)], "b"),
+        ([stub("a", "disconnected", 9), stub("b", "initializing", 5)], "b"),
+        ([stub("a", "down", 5), stub("b", "down", 9), stub("c", "down", 7)], "b"),
+        ([stub("a", "down", 5), stub("b", "down", None)], "a"),  # no CreateIndex: oldest
+        ([stub("a", "future-status", 5), stub("b", "down", 9)], "a"),  # unknown: live
+        ([stub("a", "ready", 5), stub("b", "ready", 6, name="pi-02")], "a"),
+        ([stub("a", "ready", 5), "junk", None, {"Name": 3}], "a"),
+    ],
+)
+def test_pick_node_prefers_live_registrations_then_the_newest(stubs, chosen):
+    assert pick_node("pi-01", stubs)["ID"] == chosen
+
+
+@pytest.mark.parametrize(
+    "stubs",
+    [
+        [stub("a", "ready", 5), stub("b", "ready", 9), stub("c", "down", 11)],
+        [stub("a", "disconnected", 5), stub("b", "disconnected", 9)],
+        [stub("a", "initializing", 5), stub("b", "initializing", 9)],
+    ],
+)
+def test_pick_node_refuses_several_equally_live_registrations(stubs):
+    with pytest.raises(AmbiguousNode, match=r"2 live Nomad nodes are named 'pi-01' \(a \w+, b"):
+        pick_node("pi-01", stubs)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "ID": st.text(max_size=3),
+                "Name": st.sampled_from(["pi-01", "pi-02"]),
+                "Status": st.sampled_from(["ready", "initializing", "disconnected", "down", 7]),
+                "CreateIndex": st.one_of(st.integers(), st.none(), st.text(max_size=2)),
+            }
+        )
+        | st.none()
+        | st.integers(),
+        max_size=6,
+    )
+)
+def test_pick_node_answers_or_says_why_on_any_list(stubs):
+    try:
+        chosen = pick_node("pi-01", stubs)
+    except NotFound as err:  # AmbiguousNode is one too
+        assert "pi-01" in str(err) and "\n" not in str(err)
+        return
+    assert chosen["Name"] == "pi-01"
+    named = [s for s in stubs if isinstance(s, dict) and s["Name"] == "pi-01"]
+    live = [s for s in named if s["Status"] != "down"]
+    assert (chosen["Status"] != "down") == bool(live)
 
 
 def test_first_allocations_query_does_not_block(nomad, client):
