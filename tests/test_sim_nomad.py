@@ -195,6 +195,34 @@ def test_a_reimaged_pi_registers_a_new_id_and_the_old_one_stays_down(three_pis):
     assert get(agent, f"/v1/node/{old}/allocations").json() == []
 
 
+def test_a_reimaged_pi_is_registered_before_its_old_id_misses_its_heartbeats(three_pis):
+    """In time order: the wiped client registers at once; the servers mark the old ID
+    down (and its allocations lost) only after its heartbeat TTL."""
+    sim, ids = three_pis
+    old = ids["pi-02"]
+    sim.add_alloc(old, "web", client_status="running")
+    agent = sim.agent_for(old)
+    new = control(sim, "POST", "nodes/pi-02/reimage", old_down=False).json()["id"]
+    assert get(agent, "/v1/agent/self").json()["stats"]["client"]["node_id"] == new
+    twins = get(agent, "/v1/nodes", filter='Name == "pi-02"').json()
+    assert {(n["ID"], n["Status"]) for n in twins} == {(old, "ready"), (new, "ready")}
+    assert get(agent, f"/v1/node/{old}/allocations").json()[0]["ClientStatus"] == "running"
+    sim.node_down(old)
+    assert get(agent, f"/v1/node/{old}/allocations").json()[0]["ClientStatus"] == "lost"
+
+
+def test_control_api_lists_each_agents_requests(three_pis):
+    sim, ids = three_pis
+    get(sim.agent_for(ids["pi-02"]), f"/v1/node/{ids['pi-02']}/allocations", wait="1s")
+    logs = {a["address"]: a for a in control(sim, "GET", "requests").json()["agents"]}
+    pi02 = logs[sim.agent_for(ids["pi-02"]).address]
+    assert pi02["node_id"] == ids["pi-02"]
+    assert pi02["requests"] == [
+        {"method": "GET", "path": f"/v1/node/{ids['pi-02']}/allocations", "query": {"wait": "1s"}}
+    ]
+    assert logs[sim.agent_for(ids["pi-03"]).address]["requests"] == []
+
+
 def test_node_gc_removes_old_down_nodes_whose_allocations_all_ended():
     clock = [1_000_000.0]
     with SimNomad(clock=lambda: clock[0]) as sim:

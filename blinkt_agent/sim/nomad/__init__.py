@@ -241,9 +241,13 @@ class SimNomad(StartStop):
     def node_up(self, node_id: str) -> None:
         self.store.node_up(node_id)
 
-    def reimage(self, node_id: str) -> str:
+    def reimage(self, node_id: str, *, old_down: bool = True) -> str:
         """The Pi is re-imaged (client data dir wiped): its agent registers a new node ID
-        under the same name and serves that one; the old registration goes down."""
+        under the same name and serves that one; the old registration goes down.
+
+        old_down False: as it happens in time, the servers notice the old registration's
+        missed heartbeats only after its heartbeat TTL (`nomad/heartbeat.go`); until
+        node_down(old) both registrations are "ready"."""
         with self.store.lock:
             old = self.store.nodes[node_id]
             keep = {
@@ -260,7 +264,8 @@ class SimNomad(StartStop):
                 "node_pool": old.node_pool,
                 "node_class": old.node_class,
             }
-        self.store.node_down(node_id)
+        if old_down:
+            self.store.node_down(node_id)
         new_id = self.store.register_node(old.name, old.http_addr, **keep)
         agent = self.agent_for(node_id)
         agent.node_id = new_id

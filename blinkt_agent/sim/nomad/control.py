@@ -5,6 +5,9 @@ agent that receives the call, or to the one named by "agent" (a node name or ID;
 every agent). Errors: 400 for a bad call, 404 for an unknown object.
 
     GET    /_sim/state                       nodes, allocations, agents, index
+    GET    /_sim/requests                    every agent's request log: {"agents": [{"address",
+                                              "node_id", "requests": [{"method", "path",
+                                              "query"}]}]} (which client was asked what)
     POST   /_sim/nodes                       {"name": "pi-02", "host": "127.0.1.2", "port": 0,
                                               "cpu": 4000, ...} -> {"id", "address"}
                                              (host/port: its own client agent there)
@@ -12,6 +15,7 @@ every agent). Errors: 400 for a bad call, 404 for an unknown object.
     POST   /_sim/nodes/<node>/down           {"lost": true}  missed heartbeats
     POST   /_sim/nodes/<node>/up             heartbeats again (same ID)
     POST   /_sim/nodes/<node>/reimage        new node ID, same name; old one down -> {"id"}
+                                             ({"old_down": false}: not yet, see reimage)
     POST   /_sim/nodes/<node>/drain          {"enable": true, "mark_eligible": false}
     POST   /_sim/nodes/<node>/eligibility    {"eligible": false}
     POST   /_sim/gc                          {"threshold_s": 86400} node GC -> {"removed"}
@@ -52,6 +56,8 @@ def handle(
     match method, parts:
         case "GET", ["state"]:
             return sim.state(), None
+        case "GET", ["requests"]:
+            return {"agents": [requests_of(agent) for agent in sim.all_agents()]}, None
         case "POST", ["nodes"]:
             name = field(data, "name")
             node_id = sim.add_node(name, **data)
@@ -63,7 +69,8 @@ def handle(
         case "POST", ["nodes", node, "up"]:
             sim.node_up(sim.node_id(node))
         case "POST", ["nodes", node, "reimage"]:
-            return {"id": sim.reimage(sim.node_id(node))}, None
+            old_down = bool(data.get("old_down", True))
+            return {"id": sim.reimage(sim.node_id(node), old_down=old_down)}, None
         case "POST", ["nodes", node, "drain"]:
             sim.store.set_drain(
                 sim.node_id(node),
@@ -115,6 +122,16 @@ def handle(
         case _:
             raise ValueError(f"unknown control call {method} /_sim/{'/'.join(parts)}")
     return {}, None
+
+
+def requests_of(agent: NomadAgent) -> dict:
+    return {
+        "address": agent.address,
+        "node_id": agent.node_id,
+        "requests": [
+            {"method": r.method, "path": r.path, "query": r.query} for r in list(agent.request_log)
+        ],
+    }
 
 
 def targets(sim: SimNomad, receiver: NomadAgent, data: dict) -> list[NomadAgent]:
