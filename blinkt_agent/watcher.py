@@ -8,6 +8,21 @@ It publishes a deadline before each step so that the service loop can tell
 a long blocking query (fine) from a hung one (stop the watchdog pings).
 An unexpected exception ends `run`: the service loop logs, shows it
 (WatcherFailed) and starts a new watcher.
+
+Which node to show is decided again (`_identify`) every `wait` seconds (so at
+every blocking-query timeout), after any error, and when all of the node's
+allocations turn lost: a re-imaged Pi registers a new node ID under its old name,
+and its own client agent then reports the new ID.
+
+Allocation queries start at most once a second, whatever Nomad answers: a
+server (or proxy) that sends no X-Nomad-Index, sends 0, or answers at once
+does not block, and is asked once a second instead.
+
+ACLs: a token without read-job in a namespace gets the node's allocations
+without that namespace's, in a 200. The node's own client agent counts every
+allocation it runs (/v1/agent/self), so when the watcher talks to that client
+it counts what was left out (Snapshot.hidden): at each identity check, and on
+each answer that moved the index without a visible change, or while some are hidden.
 """
 
 from __future__ import annotations
@@ -21,13 +36,26 @@ from dataclasses import dataclass
 from blinkt_agent.backoff import Backoff
 from blinkt_agent.discovery import DiscoveryError, NomadLocator
 from blinkt_agent.errors import AgentError
-from blinkt_agent.nomad import CONNECT_TIMEOUT, READ_SLACK, NomadClient, NomadError, NotFound
+from blinkt_agent.nomad import (
+    ACL_POLICY_LINE,
+    CONNECT_TIMEOUT,
+    READ_SLACK,
+    NomadClient,
+    NomadError,
+    NotFound,
+    client_node_id,
+    hidden_allocations,
+)
+from blinkt_agent.outside import as_list, dig
 
 log = logging.getLogger(__name__)
 
-# A blocking query that comes back at once with an unchanged index (a buggy
-# proxy, an index stuck at 0) must not turn into a busy loop.
+# Allocation queries start at least this far apart: a server or proxy that does not
+# block (no X-Nomad-Index, 0, or an answer at once) must not turn into a busy loop.
 MIN_QUERY_INTERVAL = 1.0
+# Discovery's budget per round (SrvQuery.lifetime).
+DISCOVERY_BUDGET = 8.0
+LIVE_ALLOCATION_STATUSES = ("pending", "running", "unknown")
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,9 @@ class Snapshot:
     address: str
     via: str
     index: int
+    # Allocations of the node the ACL token cannot read (no read-job in their namespace),
+    # counted by the node's own client agent; 0 when none, or when no count is at hand.
+    hidden: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,11 +125,23 @@ class Watcher:
         self._lock = threading.Lock()
         self._deadline: float | None = None
         self._client: NomadClient | None = None
+        # The node shown, and when to decide again which node that is.
         self._node_id: str | None = None
         self._node_name = options.node
         self._node: dict | None = None
-        self._index = 0  # X-Nomad-Index of the last answer
+        self._identify_at = 0.0
+        # /v1/agent/self read in this round, and whether the client is the node's own
+        # (only then does its num_allocations count the node's allocations).
+        self._agent_self: dict | None = None
+        self._own_client = False
+        self._hidden = 0
+        # The last answer: its X-Nomad-Index, which allocations (ID, ModifyIndex), which lost.
+        self._index = 0
+        self._seen: frozenset = frozenset()
+        self._lost: frozenset = frozenset()
         self._resync = True  # the next query must answer at once (first one, or after an error)
+        self._blocks: bool | None = None  # does the server block? None: not known yet
+        self._round_started: float | None = None
 
     # Watchdog support: the service loop asks whether this thread is keeping time.
 
@@ -111,16 +154,17 @@ class Watcher:
             self._deadline = self._clock() + seconds
 
     def _step_timeout(self, wait: float = 0.0) -> float:
-        # Discovery (a few DNS tries), node lookups, then the query itself.
-        return 3 * CONNECT_TIMEOUT + 2 * READ_SLACK + wait * (1 + 1 / 16) + 10
+        # The pause between rounds, discovery, up to four plain requests (agent/self,
+        # the node, the allocations or a node lookup, agent/self again), the query itself.
+        plain = CONNECT_TIMEOUT + READ_SLACK
+        return MIN_QUERY_INTERVAL + DISCOVERY_BUDGET + 4 * plain + wait * (1 + 1 / 16) + 10
 
     def run(self) -> None:
         while not self.stop.is_set():
             self._expect_within(self._step_timeout(self.options.wait))
             try:
-                started = self._clock()
-                if not self._poll() and self._clock() - started < MIN_QUERY_INTERVAL:
-                    self._sleep(MIN_QUERY_INTERVAL - (self._clock() - started))
+                self._pace()
+                self._poll()
             except (NomadError, DiscoveryError) as err:
                 self._handle(err)
         with self._lock:
@@ -143,68 +187,166 @@ class Watcher:
         self._expect_within(seconds + 5)
         self.stop.wait(seconds)
 
-    def _poll(self) -> bool:
-        """One round: (re)connect if needed, one query. True if the next may go at once."""
+    def _pace(self) -> None:
+        """Start a round no sooner than MIN_QUERY_INTERVAL after the previous one started."""
+        if self._round_started is not None:
+            left = self._round_started + MIN_QUERY_INTERVAL - self._clock()
+            if left > 0:
+                self._sleep(left)
+                self._expect_within(self._step_timeout(self.options.wait))
+        self._round_started = self._clock()
+
+    def _poll(self) -> None:
+        """One round: (re)connect if needed, decide which node if due, one query."""
         client = self._connect()
-        if self._node_id is None:
-            self._node_id = self._find_node(client)
-            self._node = client.node(self._node_id)
-            self._node_name = str(self._node.get("Name") or self._node_name or self._node_id[:8])
-            self._resync = True
+        self._agent_self = None
+        if self._node_id is None or self._clock() >= self._identify_at:
+            self._identify(client)
+        assert self._node_id is not None
+        node_id = self._node_id
         # Index 0 answers at once; a real index blocks until it moves or `wait` runs out.
-        asked = 0 if self._resync else max(self._index, 1)
-        allocations, index = client.node_allocations(self._node_id, asked, self.options.wait)
+        resync = self._resync
+        asked = 0 if resync or not self._index else self._index
+        started = self._clock()
+        allocations, index = client.node_allocations(node_id, asked, self.options.wait)
         if self.stop.is_set():
-            return True
+            return
+        self._note_blocking(client, asked, index, self._clock() - started)
         previous = self._index
         if index < previous:
             log.info("Nomad index went back from %d to %d: starting over", previous, index)
-        changed = index != previous
+        seen = frozenset((str(a.get("ID")), str(a.get("ModifyIndex"))) for a in _dicts(allocations))
+        lost = frozenset(str(a.get("ID")) for a in _dicts(allocations) if _status(a) == "lost")
+        changed = index != previous or seen != self._seen
         if self.options.want_node and changed and previous:
-            self._node = client.node(self._node_id)
-        self._index = index
+            self._node = client.node(node_id)
+        self._count_hidden(client, allocations, index != previous and seen == self._seen)
+        if lost - self._lost and not any(
+            _status(a) in LIVE_ALLOCATION_STATUSES for a in _dicts(allocations)
+        ):
+            # Every allocation it ran is lost: the node went down. Re-imaged, its Pi comes
+            # back under a new ID, so decide again which node to show.
+            log.info("every allocation of node %s is lost: checking which node to show", node_id)
+            self._identify_at = 0.0
+        self._index, self._seen, self._lost = index, seen, lost
         self._resync = False
-        self._backoff.reset()
+        if not resync:
+            self._backoff.reset()  # not on the catch-up answer: it always comes at once
         self._emit(
             Update(
                 Snapshot(
-                    node_id=self._node_id,
+                    node_id=node_id,
                     node_name=self._node_name,
                     allocations=allocations,
                     node=self._node,
                     address=client.hostport,
                     via=self._locator.via,
                     index=index,
+                    hidden=self._hidden,
                 )
             )
         )
-        return changed or not asked
+
+    def _note_blocking(self, client: NomadClient, asked: int, index: int, took: float) -> None:
+        """Say, once per change, when the server does not block (the pace then rules).
+
+        No index (or 0): nothing to block on, so the next queries ask without one. An
+        unchanged index is answered by a blocking server only at its deadline (nomad/rpc.go
+        blockingRPC), so one that comes back early means nothing in between blocks.
+        """
+        blocks = self._blocks
+        if index == 0:
+            blocks = False
+        elif asked and index == asked:
+            blocks = took >= self.options.wait / 2
+        if blocks is False and self._blocks is not False:
+            why = "sends no X-Nomad-Index" if index == 0 else "answers blocking queries at once"
+            log.warning(
+                "Nomad %s %s (a proxy in between?): asking once a second instead of blocking",
+                client.hostport,
+                why,
+            )
+        elif blocks is True and self._blocks is False:
+            log.info("Nomad %s blocks again: one request per change", client.hostport)
+        self._blocks = blocks
+
+    def _count_hidden(self, client: NomadClient, allocations, invisible_change: bool) -> None:
+        """How many of the node's allocations the token cannot read, when the node's own
+        client can say: agent/self as read this round, else read again when an answer moved
+        the index without a visible change, or while some are hidden (so the count follows)."""
+        if not self._own_client:
+            self._hidden = 0
+            return
+        if self._agent_self is None and (invisible_change or self._hidden):
+            self._agent_self = client.agent_self()
+        if self._agent_self is None:
+            return
+        hidden = hidden_allocations(self._agent_self, self._node_id or "", allocations)
+        if hidden and hidden != self._hidden:
+            log.warning(
+                "Nomad left %d of node %s's allocations out of its answer: the ACL token lacks "
+                "read-job in their namespace; blinkt-agent's policy: %s",
+                hidden,
+                self._node_name,
+                ACL_POLICY_LINE,
+            )
+        elif self._hidden and not hidden:
+            log.info("every allocation of node %s is readable again", self._node_name)
+        self._hidden = hidden
 
     def _connect(self) -> NomadClient:
         address = self._locator.address()
         if self._client is None or self._client.address != address.rstrip("/"):
             self._client = self._client_for(address)
+            self._identify_at = 0.0  # another client may be another node's: ask again
         return self._client
 
-    def _find_node(self, client: NomadClient) -> str:
+    def _identify(self, client: NomadClient) -> None:
+        """Decide which node to show; switch to it (and start over) when it changed."""
+        node_id, agent_self = self._find_node(client)
+        self._identify_at = self._clock() + self.options.wait
+        self._agent_self = agent_self
+        self._own_client = dig(agent_self, "stats", "client", "node_id") == node_id
+        if node_id == self._node_id:
+            return
+        node = client.node(node_id)
+        name = str(node.get("Name") or self.options.node or self.options.own_node or node_id[:8])
+        if self._node_id is not None:
+            log.info(
+                "now showing node %s %s (was %s): re-registered or replaced",
+                name,
+                node_id[:8],
+                self._node_id[:8],
+            )
+        self._node_id, self._node, self._node_name = node_id, node, name
+        self._index, self._seen, self._lost, self._hidden = 0, frozenset(), frozenset(), 0
+        self._resync = True
+
+    def _find_node(self, client: NomadClient) -> tuple[str, dict | None]:
+        """The node to show, and /v1/agent/self when it was read to find it."""
         if self.options.node:
-            return client.node_id_by_name(self.options.node)
+            return client.node_id_by_name(self.options.node), None
         instance = self._locator.current()
         if instance is None:  # a static address: the client there is ours by configuration
-            return client.local_node_id()
+            agent_self = client.agent_self()
+            return client_node_id(agent_self, client.hostport), agent_self
         own = self.options.own_node
         if instance.is_own:
             # Discovery matched this client by address; Nomad itself says whose it is.
-            node_id = client.local_node_id()
+            agent_self = client.agent_self()
+            node_id = client_node_id(agent_self, client.hostport)
+            if node_id == self._node_id:
+                return node_id, agent_self  # its name was checked when it was first shown
             name = client.node(node_id).get("Name")
             if isinstance(name, str) and name.lower() == own.lower():
-                return node_id
+                return node_id, agent_self
             log.info("the Nomad client at %s is node %s, not %s", client.hostport, name, own)
         # Another Pi's Nomad client, or one discovery cannot place: find ours by name.
-        return client.node_id_by_name(own)
+        return client.node_id_by_name(own), None
 
     def _handle(self, err: AgentError) -> None:
         self._resync = True  # whatever happened meanwhile, the next answer comes at once
+        self._identify_at = 0.0  # and which node to show is decided again first
         if isinstance(err, NotFound):
             self._node_id = None  # the node may come back (re-registered): look it up again
         if _unreachable(err):
@@ -212,10 +354,20 @@ class Watcher:
             if self._locator.failed():
                 log.info("%s; trying the next Nomad instance", err)
                 self._emit(Problem(err, 0.0))
+                self._round_started = None  # another server: no need to pace
                 return
         delay = self._backoff.next()
         self._emit(Problem(err, delay))
         self._sleep(delay)
+
+
+def _dicts(allocations: object) -> list[dict]:
+    return [a for a in as_list(allocations) if isinstance(a, dict)]
+
+
+def _status(allocation: dict) -> str:
+    status = allocation.get("ClientStatus")
+    return status if isinstance(status, str) else ""
 
 
 def _unreachable(err: AgentError) -> bool:

@@ -11,7 +11,14 @@ import pytest
 
 from blinkt_agent.backoff import Backoff
 from blinkt_agent.discovery import NomadLocator, SrvQuery
-from blinkt_agent.nomad import AccessDenied, NomadClient, NotFound, Unreachable
+from blinkt_agent.nomad import (
+    ACL_POLICY,
+    AccessDenied,
+    AmbiguousNode,
+    NomadClient,
+    NotFound,
+    Unreachable,
+)
 from blinkt_agent.sim import SimNomad
 from blinkt_agent.watcher import Problem, Update, Watcher, WatchOptions
 
@@ -268,3 +275,216 @@ def test_a_client_matched_by_address_is_verified_through_nomad(events):
             assert isinstance(got[0], Update), got
             shown.add(got[0].snapshot.node_name)
     assert shown == {"pi-01"}
+
+
+# -- which node, over time ----------------------------------------------------------------
+
+
+def own_client(sim, name="pi-01"):
+    """A static address at the node's own client agent (as nomad.address = 127.0.0.1:4646)."""
+    return NomadLocator(None, sim.agent_for(sim.node_id(name)).url, own_node=name)
+
+
+def until(events, predicate, timeout=5.0):
+    """The first Update whose snapshot satisfies `predicate`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        update = next_of(events, Update, timeout=max(0.01, deadline - time.monotonic()))
+        if predicate(update.snapshot):
+            return update.snapshot
+
+
+@pytest.fixture
+def pis():
+    with SimNomad() as sim:
+        for name in ("pi-01", "pi-02"):
+            sim.add_node(name, port=0)  # each its own client agent
+        yield sim
+
+
+def test_a_reimaged_pi_is_followed_as_soon_as_its_allocations_turn_lost(pis, events):
+    old = pis.node_id("pi-01")
+    pis.add_alloc(old, "web", client_status="running")
+    watcher = start(own_client(pis), events, wait=300)  # no timeout will come to help
+    assert next_of(events, Update).snapshot.node_id == old
+    new = pis.reimage(old)  # old: down, its allocation lost; the client serves the new ID
+    started = time.monotonic()
+    followed = until(events, lambda s: s.node_id == new, timeout=5)
+    took = time.monotonic() - started
+    watcher.stop.set()
+    assert followed.node_name == "pi-01" and followed.allocations == []
+    assert took < 3  # one paced round, not the 300 s wait
+
+
+def test_a_named_node_is_followed_at_the_blocking_query_timeout(pis, events):
+    old = pis.node_id("pi-02")  # no allocations: nothing turns lost, no answer wakes up
+    watcher = start(own_client(pis, "pi-01"), events, node="pi-02", wait=1)
+    assert next_of(events, Update).snapshot.node_id == old
+    new = pis.reimage(old)
+    followed = until(events, lambda s: s.node_id == new, timeout=4)
+    watcher.stop.set()
+    assert followed.node_name == "pi-02"
+
+
+def test_a_client_that_restarts_under_a_new_id_is_followed_before_the_old_one_is_down(pis, events):
+    """As in time: the wiped client drops its connections, registers anew at once, and the
+    servers still list the old ID as ready. By name the two would be ambiguous; the own
+    client says which is this Pi's."""
+    old = pis.node_id("pi-01")
+    pis.add_alloc(old, "web", client_status="running")
+    agent = pis.agent_for(old)
+    watcher = start(own_client(pis), events, wait=300)
+    assert next_of(events, Update).snapshot.node_id == old
+    agent.set_outage(True)
+    next_of(events, Problem)
+    new = pis.reimage(old, old_down=False)
+    agent.set_outage(False)
+    followed = until(events, lambda s: s.node_id == new, timeout=5)
+    watcher.stop.set()
+    assert pis.store.nodes[old].status == "ready"  # not down yet
+    assert followed.allocations == []
+
+
+def test_two_live_registrations_of_the_watched_name_are_an_error_until_one_is_down(pis, events):
+    old = pis.node_id("pi-02")
+    watcher = start(own_client(pis, "pi-01"), events, node="pi-02", wait=1)
+    next_of(events, Update)
+    new = pis.reimage(old, old_down=False)
+    problem = next_of(events, Problem, timeout=4)
+    assert isinstance(problem.error, AmbiguousNode) and old[:8] in str(problem.error)
+    pis.node_down(old)  # its heartbeat TTL ran out
+    followed = until(events, lambda s: s.node_id == new, timeout=5)
+    watcher.stop.set()
+    assert followed.node_name == "pi-02"
+
+
+# -- allocations the ACL token cannot read ------------------------------------------------
+
+WEAK = {"agent:read", "node:read", "namespace:default:read-job"}
+
+
+def test_hidden_allocations_are_counted_through_the_nodes_own_client(events):
+    with SimNomad(acl_tokens={"weak": WEAK}) as sim:
+        node = sim.add_node("pi-01", port=0)
+        sim.add_alloc(node, "web", client_status="running")
+        sim.add_alloc(node, "db", client_status="running", namespace="team-b")
+        watcher = start(own_client(sim), events, token="weak", wait=300)
+        first = next_of(events, Update).snapshot
+        sim.add_alloc(node, "cache", client_status="pending", namespace="team-b")
+        second = until(events, lambda s: s.hidden != 1)  # the index moved, nothing visible did
+        sim.add_alloc(node, "api", client_status="running")  # visible, and still 2 hidden
+        third = until(events, lambda s: len(s.allocations) == 2)
+        watcher.stop.set()
+    assert ([a["JobID"] for a in first.allocations], first.hidden) == (["web"], 1)
+    assert ([a["JobID"] for a in second.allocations], second.hidden) == (["web"], 2)
+    assert third.hidden == 2
+
+
+def test_a_full_token_costs_no_agent_self_request_per_change(events):
+    with SimNomad(acl_tokens={"full": ACL_POLICY}) as sim:
+        node = sim.add_node("pi-01", port=0)
+        watcher = start(own_client(sim), events, token="full", wait=300)
+        next_of(events, Update)
+        for job in ("a", "b", "c"):
+            sim.add_alloc(node, job, namespace=f"team-{job}")
+            until(events, lambda s, job=job: s.allocations[-1]["JobID"] == job)
+        watcher.stop.set()
+        paths = [r.path for r in sim.agent_for(node).request_log]
+    assert paths.count("/v1/agent/self") == 1  # deciding which node, once
+    assert paths.count(f"/v1/node/{node}/allocations") == 4
+
+
+def test_hidden_allocations_are_not_guessed_through_another_nodes_client(events):
+    with SimNomad(acl_tokens={"weak": WEAK}) as sim:
+        node = sim.add_node("pi-01", port=0)
+        other = sim.add_node("pi-02", port=0)
+        sim.add_alloc(node, "db", client_status="running", namespace="team-b")
+        watcher = start(own_client(sim, "pi-02"), events, token="weak", node="pi-01")
+        snapshot = next_of(events, Update).snapshot
+        watcher.stop.set()
+        asked = [r.path for r in sim.agent_for(other).request_log]
+    assert (snapshot.allocations, snapshot.hidden) == ([], 0)  # pi-02's client cannot count
+    assert "/v1/agent/self" not in asked
+
+
+# -- servers that do not block --------------------------------------------------------------
+
+
+class FlappingIndex(BaseHTTPRequestHandler):
+    """A round-robin over servers whose indexes differ: every answer has another index."""
+
+    hits: list = []
+
+    def do_GET(self):
+        type(self).hits.append(self.path)
+        body = {"stats": {"client": {"node_id": "n1"}}} if "agent" in self.path else []
+        if self.path.startswith("/v1/node/n1") and "/allocations" not in self.path:
+            body = {"ID": "n1", "Name": "pi-01"}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("X-Nomad-Index", str(7 + len(self.hits) % 2))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_an_index_that_changes_on_every_answer_is_asked_once_a_second(events):
+    server, url = serve(FlappingIndex)
+    watcher = start(NomadLocator(None, url, own_node="pi-01"), events)
+    time.sleep(2.5)
+    watcher.stop.set()
+    server.shutdown()
+    queries = [p for p in FlappingIndex.hits if "/allocations" in p]
+    assert 2 <= len(queries) <= 4  # at 0, 1 and 2 s: not hundreds
+
+
+def test_without_an_index_it_asks_without_one_once_a_second(sim_nomad, events, caplog):
+    node = sim_nomad.add_node("pi-01")
+    sim_nomad.add_alloc(node, "web", client_status="running")
+    sim_nomad.set_proxy(index_header="absent")
+    watcher = start(static(sim_nomad), events, wait=60)
+    time.sleep(2.5)
+    watcher.stop.set()
+    queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
+    assert 2 <= len(queries) <= 4
+    assert all("index" not in q for q in queries)  # nothing to block on: no blocking query
+    said = [r.getMessage() for r in caplog.records if "X-Nomad-Index" in r.getMessage()]
+    assert len(said) == 1 and "once a second" in said[0]
+
+
+class FailsBlocking(BaseHTTPRequestHandler):
+    """Answers plain reads, fails every blocking query: the catch-up answer after each
+    error succeeds, the next query fails again."""
+
+    def do_GET(self):
+        if "index=" in self.path:
+            self.send_response(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        FlappingIndex.do_GET(self)
+
+    hits: list = []
+    log_message = FlappingIndex.log_message
+
+
+def test_catch_up_answers_do_not_reset_the_backoff(events):
+    server, url = serve(FailsBlocking)
+    opts = WatchOptions(own_node="pi-01", wait=60)
+    locator = NomadLocator(None, url, own_node="pi-01")
+    watcher = Watcher(opts, locator, NomadClient, events.put, backoff=Backoff(base=0.2, cap=5))
+    threading.Thread(target=watcher.run, daemon=True).start()
+    delays = [next_of(events, Problem, timeout=6).retry_in for _ in range(3)]
+    watcher.stop.set()
+    server.shutdown()
+    # 0.1-0.2 s, then 0.2-0.4 s, then 0.4-0.8 s: a success between them resets nothing.
+    assert delays[0] <= 0.2 < 0.4 <= delays[2]
