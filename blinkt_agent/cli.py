@@ -29,7 +29,7 @@ from blinkt_agent.errors import (
     AgentError,
     ConfigError,
 )
-from blinkt_agent.nomad import AccessDenied, NotFound, Unreachable
+from blinkt_agent.nomad import ACL_POLICY_LINE, AccessDenied, AmbiguousNode, NotFound, Unreachable
 from blinkt_agent.notify import Notifier
 from blinkt_agent.view import View, frame, status_line
 from blinkt_agent.watcher import Problem, Update
@@ -265,10 +265,14 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
 def once_summary(event: Update | Problem, status: str) -> str:
     """What `once` found, said as a result (not "waiting", as the service's STATUS does)."""
     if isinstance(event, Update):
+        if event.snapshot.hidden:  # the STATUS line names read-job; once also gives the policy
+            return f"{status}; blinkt-agent's policy: {ACL_POLICY_LINE}"
         return status
     error = event.error
     if isinstance(error, AccessDenied):
         what = "access denied"
+    elif isinstance(error, AmbiguousNode):
+        what = "node ambiguous"
     elif isinstance(error, NotFound):
         what = "node not found"
     elif isinstance(error, Unreachable | DiscoveryError):

@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 from blinkt_agent import mapping
 from blinkt_agent.errors import AgentError
 from blinkt_agent.frame import Frame
-from blinkt_agent.nomad import AccessDenied, NotFound
+from blinkt_agent.nomad import READ_JOB_RULE, AccessDenied, NotFound
+from blinkt_agent.outside import as_list
 from blinkt_agent.watcher import Snapshot
+
+# Stands in the allocations frame for the node's allocations the ACL token cannot read:
+# one LED in the "unknown" colour after the others (classify: no known status; sorted
+# last: no CreateIndex). One, however many: the count includes allocations that ended.
+HIDDEN_HINT = {"ClientStatus": "hidden by the ACL token"}
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,11 @@ def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
         return mapping.status_frame("unreachable", look.brightness)
     snap = view.snapshot
     if look.mode == "allocations":
+        allocations = as_list(snap.allocations)
+        if snap.hidden:
+            allocations.append(HIDDEN_HINT)
         return mapping.allocations_frame(
-            snap.allocations, now_ns, look.palette, look.linger, look.brightness
+            allocations, now_ns, look.palette, look.linger, look.brightness
         )
     return mapping.resource_frame(snap.node or {}, snap.allocations, look.mode, look.brightness)
 
@@ -94,6 +103,8 @@ def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
     snap = view.snapshot
     counts = mapping.summarize(snap.allocations, now_ns, look.linger)
     what = mapping.describe_counts(counts)
+    if snap.hidden:
+        what = with_hidden(what, snap.hidden, readable=sum(counts.values()))
     if look.mode != "allocations":
         usage = mapping.resource_usage(snap.node or {}, snap.allocations, look.mode)
         if usage and usage[1] > 0:
@@ -102,3 +113,12 @@ def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
             what += f", {look.mode}: no capacity reported"
     via = "" if snap.via == "consul" else f" ({snap.via})"
     return f"node {snap.node_name}: {what} via {snap.address}{via}"
+
+
+def with_hidden(what: str, hidden: int, readable: int) -> str:
+    """The allocation counts, and what the token hides (instead of "no allocations")."""
+    where = "its namespace" if hidden == 1 else "their namespaces"
+    why = f"the ACL token lacks read-job in {where} ({READ_JOB_RULE})"
+    if readable:
+        return f"{what}, {hidden} more hidden: {why}"
+    return f"{hidden} allocation{'' if hidden == 1 else 's'} hidden: {why}"

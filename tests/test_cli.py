@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim import SimNomad
 from tests.screen import DARK_ROW, Tmux, blinkt_agent_argv, led_rows
 
@@ -228,6 +229,33 @@ def test_once_exits_77_on_acl_refusal_without_showing_the_token(tmp_path):
     assert result.returncode == 77
     assert "node:read" in result.stderr
     assert "secret-token-1" not in result.stderr + result.stdout
+
+
+def test_once_says_what_the_token_hides_naming_read_job_and_the_policy(tmp_path):
+    weak = {"agent:read", "node:read", "namespace:default:read-job"}
+    with SimNomad(acl_tokens={"weak-token-1": weak}) as nomad:
+        node = nomad.add_node("pi-01", port=0)
+        nomad.add_alloc(node, "db", client_status="running", namespace="team-b")
+        env = agent_env(tmp_path, NOMAD_TOKEN="weak-token-1")
+        result = blinkt_agent("--nomad-addr", nomad.agent_for(node).url, "once", env=env)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip()
+    assert summary.startswith("node pi-01: 1 allocation hidden: the ACL token lacks read-job")
+    assert summary.endswith(f"blinkt-agent's policy: {' '.join(ACL_POLICY.split())}")
+    assert "no allocations" not in summary and "weak-token-1" not in result.stdout
+    assert leds(tmp_path)[1] == [(255, 255, 255)]  # one "cannot read" LED, not a dark row
+
+
+def test_once_names_an_ambiguous_node(tmp_path):
+    with SimNomad() as nomad:
+        nomad.add_node("pi-01")
+        nomad.add_node("twin")
+        nomad.add_node("twin")
+        result = blinkt_agent(
+            "--nomad-addr", nomad.url, "--node", "twin", "once", env=agent_env(tmp_path)
+        )
+    assert result.returncode == 69
+    assert result.stderr.startswith("ERROR node ambiguous: node: 2 live Nomad nodes are named")
 
 
 def test_clear_darkens_the_leds(tmp_path, sim_cluster):

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blinkt_agent import mapping
-from blinkt_agent.nomad import AccessDenied, NotFound, Unreachable
+from blinkt_agent.nomad import ACL_POLICY, AccessDenied, AmbiguousNode, NotFound, Unreachable
 from blinkt_agent.view import Look, View, frame, is_stale, next_change, status_line
 from blinkt_agent.watcher import Snapshot
 
@@ -68,6 +68,7 @@ problems = st.sampled_from(
         Unreachable("Nomad 10.0.0.5:4646: connection refused"),
         AccessDenied("Nomad 10.0.0.5:4646: permission denied"),
         NotFound("node: no Nomad node is named 'pi-01'"),
+        AmbiguousNode("node: 2 live Nomad nodes are named 'pi-01' (a ready, b ready)"),
     )
 )
 
@@ -78,7 +79,8 @@ def views(draw):
     snapshot = None
     if draw(st.booleans()):
         allocs = draw(allocations)
-        snapshot = Snapshot("n1", "pi-01", allocs, None, "10.0.0.5:4646", "consul", 9)
+        hidden = draw(st.integers(0, 3))
+        snapshot = Snapshot("n1", "pi-01", allocs, None, "10.0.0.5:4646", "consul", 9, hidden)
     lost_at = None if problem is None else NOW - draw(st.floats(0, 200))
     retry_in = draw(st.floats(0, 60))
     return View(snapshot=snapshot, problem=problem, retry_in=retry_in, lost_at=lost_at)
@@ -127,3 +129,54 @@ def test_data_without_a_problem_never_goes_stale():
     view = View(running_snapshot())
     assert not is_stale(view, Look(stale_after=0.0), NOW + 10**6)
     assert next_change(view, Look(), NOW, NOW_NS) is None
+
+
+# -- allocations the ACL token cannot read --------------------------------------------------
+
+WHITE, GREEN = (255, 255, 255), (0, 255, 0)
+
+
+def hiding(hidden, allocations=None):
+    allocs = [running_snapshot().allocations[0]] if allocations is None else allocations
+    return View(Snapshot("n1", "pi-01", allocs, None, "10.0.0.5:4646", "consul", 9, hidden))
+
+
+def colours(shown_frame):
+    return [(p.r, p.g, p.b) if p.brightness else None for p in shown_frame]
+
+
+def test_hidden_allocations_add_one_unknown_led_after_the_readable_ones():
+    look = Look()
+    assert colours(frame(hiding(3), look, NOW, NOW_NS)) == [GREEN, WHITE] + [None] * 6
+    assert colours(frame(hiding(1, []), look, NOW, NOW_NS)) == [WHITE] + [None] * 7
+    assert colours(frame(hiding(0), look, NOW, NOW_NS)) == [GREEN] + [None] * 7
+
+
+def test_hidden_allocations_count_towards_the_overflow_marker():
+    allocs = [
+        {"ID": str(i), "CreateIndex": i, "ClientStatus": "running", "DesiredStatus": "run"}
+        for i in range(8)
+    ]
+    shown_frame = colours(frame(hiding(2, allocs), Look(), NOW, NOW_NS))
+    assert shown_frame == [GREEN] * 7 + [mapping.Palette().overflow]
+
+
+def test_the_status_line_says_how_many_are_hidden_and_which_rule_is_missing():
+    rule = 'namespace "*" { capabilities = ["read-job"] }'
+    assert rule in " ".join(ACL_POLICY.split())
+    assert status_line(hiding(2), Look(), NOW, NOW_NS) == (
+        "node pi-01: 1 allocation (1 running), 2 more hidden: the ACL token lacks read-job in "
+        f"their namespaces ({rule}) via 10.0.0.5:4646"
+    )
+    none_readable = status_line(hiding(1, []), Look(), NOW, NOW_NS)
+    assert none_readable == (
+        "node pi-01: 1 allocation hidden: the ACL token lacks read-job in its namespace "
+        f"({rule}) via 10.0.0.5:4646"
+    )
+    assert "no allocations" not in none_readable
+    assert status_line(hiding(0, []), Look(), NOW, NOW_NS).startswith("node pi-01: no allocations")
+
+
+def test_an_ambiguous_node_name_shows_the_node_pattern():
+    view = View(problem=AmbiguousNode("node: 2 live Nomad nodes are named 'pi-01'"))
+    assert frame(view, Look(), NOW, NOW_NS) == mapping.status_frame("node_gone", 0.2)
