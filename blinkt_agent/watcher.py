@@ -164,6 +164,8 @@ class Watcher:
             self._expect_within(self._step_timeout(self.options.wait))
             try:
                 self._pace()
+                if self.stop.is_set():
+                    break
                 self._poll()
             except (NomadError, DiscoveryError) as err:
                 self._handle(err)
