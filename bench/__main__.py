@@ -3,6 +3,7 @@
 from bench import (
     bench_discovery,
     bench_display,
+    bench_identity,
     bench_idle,
     bench_latency,
     bench_mapping,
@@ -15,6 +16,7 @@ SUITES = (
     bench_display,
     bench_latency,
     bench_discovery,
+    bench_identity,
     bench_nomad_sim,
     bench_idle,
     bench_recovery,

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from blinkt_agent.nomad import (
     ACL_POLICY,
+    ACL_POLICY_LINE,
+    READ_JOB_RULE,
     AccessDenied,
     AmbiguousNode,
     BadResponse,
@@ -249,6 +251,23 @@ def commented_block(text):
 @pytest.mark.parametrize("path", ["etc/config.toml", "roles/blinkt_agent/defaults/main.yml"])
 def test_config_and_role_quote_the_policy_exactly(path):
     assert commented_block((ROOT / path).read_text()) == ACL_POLICY
+
+
+def test_the_readme_gives_the_policy_as_a_block_to_paste():
+    finding = re.search(
+        r"^## Finding Nomad\n(.*?)(?=^## )", (ROOT / "README.md").read_text(), re.M | re.S
+    )
+    assert finding, "README.md has no '## Finding Nomad' section"
+    # An indented code block runs on over blank lines (CommonMark), up to unindented text.
+    block = re.search(r"^    agent \{\n(?:(?:    .*)?\n)*", finding[1], re.M)
+    assert block, "no policy block in README.md's Finding Nomad"
+    text = re.sub(r"^    ", "", block[0].rstrip("\n") + "\n", flags=re.M)
+    assert text == ACL_POLICY
+
+
+def test_the_read_job_rule_named_in_messages_is_the_policys():
+    assert READ_JOB_RULE in ACL_POLICY_LINE
+    assert parse_policy(READ_JOB_RULE).namespaces == [("*", frozenset({"read-job"}))]
 
 
 # -- allocations hidden by the token (read-job) -----------------------------------------
