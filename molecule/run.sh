@@ -6,7 +6,10 @@
 #
 # For each scenario a fresh simulator (simulated Nomad API + Consul DNS from
 # blinkt_agent.sim) listens on the host's loopback; the containers share the
-# host's network, so the agents reach it at the same 127.0.0.1 addresses.
+# host's network, so the agents reach it at the same addresses. As on real
+# Pis, every simulated node is its own Nomad client agent on its own address
+# (127.0.1.N, port 4646), advertised in the simulated Consul DNS the way real
+# Consul answers (.addr. targets, 3 answers over UDP).
 # Its addresses and the .deb reach molecule as BLINKT_SIM_NOMAD_ADDR,
 # BLINKT_SIM_DNS and BLINKT_AGENT_DEB (BLINKT_AGENT_DEB_UPGRADE: the same tree
 # as a higher version, for the upgrade step). The simulator enforces ACLs with a
@@ -61,11 +64,25 @@ export BLINKT_AGENT_DEB_UPGRADE=$sim_dir/upgrade/blinkt-agent_${version}+molecul
 BLINKT_SIM_TOKEN=$(cat /proc/sys/kernel/random/uuid)
 export BLINKT_SIM_TOKEN
 
+# The simulated nodes of each scenario, NAME=ADDRESS of its client agent. The fleet's
+# hosts pi-a and pi-b each find their own client among six; the addresses are used by
+# no test or benchmark (those take 127.0.1.161-212).
+sim_nodes() {
+    case $1 in
+    fleet)
+        echo --node pi-a=127.0.1.241 --node pi-b=127.0.1.242 --node pi-c=127.0.1.243 \
+            --node pi-d=127.0.1.244 --node pi-e=127.0.1.245 --node pi-f=127.0.1.246
+        ;;
+    *) echo --node pi-01=127.0.1.231 --node pi-02=127.0.1.232 ;;
+    esac
+}
+
 start_sim() {
     local line="" i
     : >"$sim_dir/sim.out"
+    # shellcheck disable=SC2046  # one word per flag
     .venv/bin/python -m blinkt_agent.sim --host 127.0.0.1 --nomad-port 0 --dns-port 0 \
-        --node pi-01 --node pi-02 --allocs 3 --token "$BLINKT_SIM_TOKEN" \
+        $(sim_nodes "$1") --agent-port 4646 --allocs 3 --token "$BLINKT_SIM_TOKEN" \
         >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
     sim_pid=$!
     # Its first line says where it listens: `sim: nomad http://H:P dns H:P nodes=...`.
@@ -106,7 +123,7 @@ timed_molecule() {
 summary=()
 total_start=$EPOCHREALTIME
 for scenario in "${scenarios[@]}"; do
-    start_sim
+    start_sim "$scenario"
     start=$EPOCHREALTIME
     log "scenario $scenario"
     if ! timed_molecule "$scenario"; then
