@@ -19,7 +19,7 @@ deb=${1:?usage: image.sh DEB}
 SUITE=bookworm
 MIRROR=$(host_mirror)
 # Bump when the recipe below changes in a way the other inputs do not show.
-RECIPE=1
+RECIPE=2
 SIZE=2G  # QEMU's SD card must be a power of two
 # The package's own Depends, so that `apt install ./blinkt-agent_*.deb` needs no
 # network in the guest: first alternative, no versions or :any.
@@ -77,10 +77,10 @@ echo '/dev/mmcblk0 / ext4 rw,noatime 0 1' >"$rootfs/etc/fstab"
 # image a "first boot" (presets applied again, ConditionFirstBoot units run).
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$rootfs/etc/machine-id"
 echo >>"$rootfs/etc/machine-id"
-# The serial console is the harness's channel, not a login prompt; timers that
-# would compete for the emulated CPUs are not part of what is tested.
+# The serial console is the harness's channel, not a login prompt; housekeeping
+# that would compete for the emulated CPUs is not part of what is tested.
 for unit in serial-getty@ttyAMA0.service apt-daily.timer apt-daily-upgrade.timer \
-    e2scrub_all.timer fstrim.timer; do
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer dpkg-db-backup.timer; do
     ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
 install -m 0755 "$PI_DIR/guest/serial-shell.py" "$rootfs/usr/local/sbin/serial-shell"

@@ -20,7 +20,7 @@ imaged=$EPOCHREALTIME
 rc=0
 # Every wait inside has its own timeout; this one bounds the whole run.
 BLINKT_PI_IMAGE=$image timeout --signal=TERM --kill-after=60 1800 \
-    .venv/bin/pytest -p no:cacheprovider -x -v tests/pi "$@" || rc=$?
+    .venv/bin/pytest -p no:cacheprovider -x -v --durations=0 tests/pi "$@" || rc=$?
 log "SD image $(seconds "$start" "$imaged") s, emulated Pi $(seconds "$imaged" "$EPOCHREALTIME") s," \
     "total $(seconds "$start" "$EPOCHREALTIME") s (exit $rc)"
 exit $rc
