@@ -33,11 +33,17 @@ KEY=$( {
 } | sha256sum | cut -c1-16)
 OUT=$CACHE_DIR/pi-$SUITE-$KEY
 
-if [[ -s $OUT/sd.img ]]; then
+cached() {
+    [[ -s $OUT/sd.img ]] || return 1
     log "cached: $OUT"
     echo "$OUT"
-    exit 0
-fi
+}
+cached && exit 0
+# Runs from other checkouts may want the same image: one builds it, the others wait.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/pi-image.lock"
+flock 9
+cached && exit 0
 
 ensure_pkgs qemu-user-static binfmt-support debootstrap device-tree-compiler e2fsprogs
 # debootstrap runs the arm64 maintainer scripts through qemu-user (binfmt_misc).
@@ -50,7 +56,7 @@ update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
 
 start=$EPOCHREALTIME
 work=$(mktemp -d /var/tmp/blinkt-pi-image.XXXXXX)
-trap 'rm -rf "$work" "$OUT.part"' EXIT
+trap 'rm -rf "$work" "$OUT.part"' EXIT  # under the lock: .part is ours
 rootfs=$work/rootfs
 mkdir -p "$rootfs/etc/initramfs-tools/conf.d"
 # A tiny initramfs: only the SD card driver and ext4. With the default
