@@ -209,9 +209,11 @@ def test_leds_show_the_nodes_allocations_as_the_json_display_does(pi: EmulatedPi
           f"journalctl -u {SIM_UNIT} --no-pager; exit 1")  # fmt: skip
     mark = pi.leds.mark()
     pi.sh(f"systemctl reload {UNIT}")
-    frame = wait_for_leds(pi, "3 running allocations", lambda px: lit(px) == [RUNNING] * 3, mark)
-    assert frame.pixels == json_frame(pi)
-    assert {b5 for *_, b5 in frame.pixels[:3]} == {apa102_brightness(BRIGHTNESS)} == {14}
+    # The JSON display's frame, asked while the agent changes the LEDs.
+    expected = json_frame(pi)
+    assert lit(expected) == [RUNNING] * 3, expected
+    assert {b5 for *_, b5 in expected[:3]} == {apa102_brightness(BRIGHTNESS)} == {14}
+    wait_for_leds(pi, "3 running allocations", lambda px: px == expected, mark)
     assert re.search(rf"node {NODE}: 3 allocations\b", prop(pi, "StatusText"))
     assert pi.leds.errors == []
 
@@ -220,15 +222,15 @@ def test_leds_follow_allocation_changes(pi: EmulatedPi):
     mark = pi.leds.mark()
     body = json.dumps({"node": NODE, "job": "web", "group": "web", "client_status": "pending"})
     web = json.loads(pi.sh(f"simctl POST allocations '{body}'"))["id"]
-    frame = wait_for_leds(pi, "a 4th, pending allocation", lambda px: len(lit(px)) == 4, mark)
-    assert sorted(lit(frame.pixels)) == sorted([RUNNING] * 3 + [PENDING])
-    assert frame.pixels == json_frame(pi)
+    expected = json_frame(pi)
+    assert sorted(lit(expected)) == sorted([RUNNING] * 3 + [PENDING]), expected
+    wait_for_leds(pi, "a 4th, pending allocation", lambda px: px == expected, mark)
 
     mark = pi.leds.mark()
     pi.sh(f"simctl POST allocations/{web} '{json.dumps({'client_status': 'failed'})}'")
-    frame = wait_for_leds(pi, "it failed", lambda px: FAILED in lit(px), mark)
-    assert sorted(lit(frame.pixels)) == sorted([RUNNING] * 3 + [FAILED])
-    assert frame.pixels == json_frame(pi)
+    expected = json_frame(pi)
+    assert sorted(lit(expected)) == sorted([RUNNING] * 3 + [FAILED]), expected
+    wait_for_leds(pi, "it failed", lambda px: px == expected, mark)
     assert "1 failed" in prop(pi, "StatusText")
     assert pi.leds.errors == []
 
