@@ -6,28 +6,33 @@ BIN := $(VENV)/bin
 # The versions Debian bookworm / Raspberry Pi OS ship, so tests prove we work with them.
 DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
 
-.PHONY: test demo venv lint unit bench deb image system ansible-lint molecule pi clean
+.PHONY: test demo venv lint unit bench screenshot deb image system ansible-lint molecule pi clean
 
 test: lint unit system ansible-lint molecule pi
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(DEB_PINS)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,docs]' $(DEB_PINS)
 	touch $@
 
 demo: venv
 	$(BIN)/blinkt-agent demo
 
 lint: venv
-	$(BIN)/ruff check blinkt_agent tests bench
-	$(BIN)/ruff format --check blinkt_agent tests bench
+	$(BIN)/ruff check blinkt_agent tests bench tools
+	$(BIN)/ruff format --check blinkt_agent tests bench tools
 
 unit: venv
 	$(BIN)/pytest -q tests --ignore=tests/system --ignore=tests/pi
 
 bench: venv
 	$(BIN)/python -m bench
+
+# docs/demo.png (and the capture it is rendered from, docs/demo.ansi): the real
+# demo in tmux at 80 columns. Needs tmux and fonts-dejavu-core.
+screenshot: venv
+	tools/demo-screenshot.sh
 
 # Debian package (dist/blinkt-agent_<version>_all.deb) and the booted-container proofs.
 deb:

@@ -1,7 +1,24 @@
 """Run every benchmark and print its numbers."""
 
-from bench import bench_display, bench_latency, bench_mapping
+from bench import (
+    bench_discovery,
+    bench_display,
+    bench_idle,
+    bench_latency,
+    bench_mapping,
+    bench_nomad_sim,
+    bench_recovery,
+)
 
-for suite in (bench_mapping, bench_display, bench_latency):
+SUITES = (
+    bench_mapping,
+    bench_display,
+    bench_latency,
+    bench_discovery,
+    bench_nomad_sim,
+    bench_idle,
+    bench_recovery,
+)
+for suite in SUITES:
     print(f"# {suite.__name__}")
     suite.main()

@@ -44,9 +44,16 @@ def main():
     print(f"GPIO output() calls per frame          {outputs:8.0f}")
     blinkt.close()
 
-    for name, stream in (("plain", io.StringIO()), ("tty", _Tty())):
-        seconds = time_per_frame(TerminalDisplay(stream), FRAMES)
-        print(f"TerminalDisplay.show ({name:5s})         {seconds * 1e6:8.1f} us/frame")
+    terminals = (
+        ("pipe", io.StringIO(), {}),
+        ("tty", _Tty(), {"TERM": "xterm-256color"}),
+        ("NO_COLOR", _Tty(), {"TERM": "xterm-256color", "NO_COLOR": "1"}),
+        ("dumb", _Tty(), {"TERM": "dumb"}),
+    )
+    for name, stream, environ in terminals:
+        display = TerminalDisplay(stream, environ=environ, columns=lambda: 80, watch_resize=False)
+        seconds = time_per_frame(display, FRAMES)
+        print(f"TerminalDisplay.show ({name:8s})      {seconds * 1e6:8.1f} us/frame")
 
 
 class _Tty(io.StringIO):

@@ -46,9 +46,8 @@ def main(rounds=40):
             {"display": "json", "consul.dns": cluster.dns.address, "consul.node_name": "pi-01"},
         )
         display = StampingDisplay()
-        stop = threading.Event()
         agent = Agent(settings, display, Notifier(Silent(), environ={}))
-        threading.Thread(target=agent.run, args=(stop,), daemon=True).start()
+        threading.Thread(target=agent.run, daemon=True).start()
         node = cluster.local_node_id
         alloc = cluster.nomad.add_alloc(node, "bench", client_status="pending")
         time.sleep(0.5)  # first answer in, blocking query open
@@ -61,7 +60,7 @@ def main(rounds=40):
                 display.changed.wait_for(lambda b=before: display.count > b, timeout=5)
                 delays.append((display.stamp - started) * 1000)
             time.sleep(0.05)
-        stop.set()
+        agent.stop()
     print(
         f"change → frame latency over {rounds} changes: median {statistics.median(delays):.1f} ms, "
         f"p95 {statistics.quantiles(delays, n=20)[-1]:.1f} ms, max {max(delays):.1f} ms"

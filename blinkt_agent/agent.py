@@ -1,32 +1,43 @@
 """The service loop: watcher thread → view → display, with systemd notifications.
 
 The main thread owns the display and the notifier. The watcher thread
-blocks on Nomad and posts Updates/Problems to a queue. The main thread
-pings the watchdog only while both threads keep time: a stuck display
-write stops the main loop, a hung request passes the watcher's deadline.
+blocks on Nomad and posts Updates/Problems. The main thread sleeps until
+something can change what it shows or says: a post from the watcher, the
+moment the view ages (view.next_change), the next watchdog ping, a watcher
+restart, or a signal. It pings the watchdog only while both threads keep
+time: a stuck display write stops the main loop, a hung request passes the
+watcher's deadline. A watcher that ends on an unexpected exception is
+logged with its traceback, shown, and restarted with backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import queue
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from blinkt_agent import config, mapping
+from blinkt_agent.backoff import Backoff
 from blinkt_agent.discovery import NomadLocator, SrvQuery
 from blinkt_agent.displays import Display, make_display
-from blinkt_agent.errors import ConfigError
+from blinkt_agent.errors import AgentError, ConfigError
 from blinkt_agent.nomad import TLS, NomadClient
 from blinkt_agent.notify import Notifier
-from blinkt_agent.view import Look, View, frame, status_line
-from blinkt_agent.watcher import Problem, Update, Watcher, WatchOptions
+from blinkt_agent.view import Look, View, frame, next_change, status_line
+from blinkt_agent.waker import Waker
+from blinkt_agent.watcher import Problem, Update, Watcher, WatcherFailed, WatchOptions
 
 log = logging.getLogger(__name__)
 
-TICK = 0.25  # how often the loop re-renders (linger and staleness depend on time)
+MIN_SLEEP = 0.001  # a deadline that is already due still yields the CPU
+# Linger deadlines are on the wall clock, which can jump (a Pi without an RTC
+# setting its clock from NTP): look again at least this often.
+MAX_SLEEP = 60.0
 
 
 def look_of(settings: config.Settings) -> Look:
@@ -98,8 +109,11 @@ def _watch_settings(settings: config.Settings) -> tuple:
     )
 
 
+Post = Callable[[Update | Problem | WatcherFailed], None]
+
+
 class Agent:
-    """Runs until `stop` is set. `reload()` (SIGHUP) re-reads the settings."""
+    """Runs until `stop()` (SIGTERM, SIGINT). `reload()` (SIGHUP) re-reads the settings."""
 
     def __init__(
         self,
@@ -109,42 +123,149 @@ class Agent:
         load_settings: Callable[[], config.Settings] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
+        waker: Waker | None = None,
+        make_watcher: Callable[[config.Settings, Post], Watcher] = watcher_of,
     ) -> None:
         self.settings = settings
         self.display = display
         self.notifier = notifier or Notifier()
+        self.waker = waker or Waker()
         self._load_settings = load_settings or (lambda: self.settings)
         self._clock = clock
         self._wall_ns = wall_ns
-        self._events: queue.Queue = queue.Queue()
-        self._reload = threading.Event()
+        self._make_watcher = make_watcher
+        # Written by other threads and signal handlers: plain values, no locks.
+        self._posted: deque[tuple[int, Update | Problem | WatcherFailed]] = deque()
+        self._stop_reason: str | None = None
+        self._reload_wanted = False
         self._pending: config.Settings | None = None
+        # The main thread's own state.
         self._generation = 0
         self._watcher: Watcher | None = None
+        self._watcher_started = 0.0
+        self._restart_at: float | None = None  # when a failed watcher is started again
+        self._restarts = Backoff(cap=settings["nomad.backoff_max"])
         self.view = View()
         self.look = look_of(settings)
+
+    # -- requests from other threads and signal handlers: set a value, wake the loop --------
+
+    def stop(self, reason: str = "") -> None:
+        """Ask the loop to end (LEDs are the caller's to clear); safe from a signal handler."""
+        self._stop_reason = reason
+        self.waker.wake()
 
     def reload(self, settings: config.Settings | None = None) -> None:
         """Ask the loop to re-read the config (or take `settings`); safe from a signal handler."""
         self._pending = settings
-        self._reload.set()
+        self._reload_wanted = True
+        self.waker.wake()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._start_watcher()
+        self._render()
+        self.notifier.ready()
+        while self._stop_reason is None:
+            if self._reload_wanted:
+                self._apply_reload()
+            now = self._clock()
+            while self._posted:
+                generation, event = self._posted.popleft()
+                if generation == self._generation:
+                    self._absorb(event, now)
+            if self._restart_at is not None and now >= self._restart_at:
+                self._start_watcher()
+            self._render()
+            if self._keeping_time():
+                self.notifier.watchdog()
+            self.waker.wait(self._sleep_time())
+        if self._stop_reason:
+            log.info("%s: clearing the LEDs and stopping", self._stop_reason)
+        self.notifier.stopping()
+        if self._watcher is not None:
+            self._watcher.stop.set()
+        return 0
+
+    def _sleep_time(self) -> float:
+        """Until the next moment something can change without a post or a signal."""
+        now = self._clock()
+        waits = [MAX_SLEEP]
+        aging = next_change(self.view, self.look, now, self._wall_ns())
+        if aging is not None:
+            waits.append(aging)
+        if self._restart_at is not None:
+            waits.append(self._restart_at - now)
+        ping_in = self.notifier.ping_in()
+        if ping_in is not None:
+            # 0: due but not sent, as the watcher is not keeping time: look again later.
+            waits.append(ping_in or self.notifier.interval or MAX_SLEEP)
+        return max(MIN_SLEEP, min(waits))
+
+    def _render(self) -> None:
+        now, now_ns = self._clock(), self._wall_ns()
+        # STATUS first: the demo shows it as the caption of this very frame.
+        self.notifier.status(status_line(self.view, self.look, now, now_ns))
+        self.display.show(frame(self.view, self.look, now, now_ns))
+
+    def _absorb(self, event: Update | Problem | WatcherFailed, now: float) -> None:
+        if isinstance(event, Update):
+            self.view = View(snapshot=event.snapshot)
+        elif isinstance(event, Problem):
+            self._show_problem(event.error, event.retry_in, now)
+        else:
+            self._watcher_failed(event, now)
+
+    def _show_problem(self, error: AgentError, retry_in: float, now: float) -> None:
+        # Staleness counts from the first failure since the last answer.
+        lost_at = now if self.view.lost_at is None else self.view.lost_at
+        self.view = replace(self.view, problem=error, retry_in=retry_in, lost_at=lost_at)
+
+    # -- the watcher thread -----------------------------------------------------------------
 
     def _start_watcher(self) -> None:
         if self._watcher is not None:
             # A blocking query cannot be interrupted; the old thread ends after
-            # its current request and its late answers are dropped by generation.
+            # its current request and its late posts are dropped by generation.
             self._watcher.stop.set()
+            self._watcher = None
+        self._restart_at = None
         self._generation += 1
         generation = self._generation
-        self._watcher = watcher_of(
-            self.settings, lambda event: self._events.put((generation, event))
-        )
+
+        def post(event: Update | Problem | WatcherFailed) -> None:
+            self._posted.append((generation, event))
+            self.waker.wake()
+
+        self._watcher_started = self._clock()
+        try:
+            self._watcher = self._make_watcher(self.settings, post)
+        except Exception as exc:
+            log.error("cannot start the Nomad thread", exc_info=exc)
+            self._watcher_failed(WatcherFailed.of(exc), self._watcher_started)
+            return
         threading.Thread(
-            target=self._watcher.run, name=f"watcher-{generation}", daemon=True
+            target=_watch, args=(self._watcher, post), name=f"watcher-{generation}", daemon=True
         ).start()
 
+    def _watcher_failed(self, error: WatcherFailed, now: float) -> None:
+        self._watcher = None
+        if now - self._watcher_started >= self._restarts.cap:
+            self._restarts.reset()  # it ran well for a while: this is a new failure, not a loop
+        delay = self._restarts.next()
+        self._restart_at = now + delay
+        self._show_problem(error, delay, now)
+
+    def _keeping_time(self) -> bool:
+        if self._restart_at is not None:
+            return True  # the watcher failed and this loop starts it again on time
+        return self._watcher is not None and self._watcher.healthy()
+
+    # -- reload -----------------------------------------------------------------------------
+
     def _apply_reload(self) -> None:
-        self._reload.clear()
+        self._reload_wanted = False
         self.notifier.reloading()
         try:
             new, self._pending = self._pending or self._load_settings(), None
@@ -162,41 +283,41 @@ class Agent:
         if _watch_settings(new) != _watch_settings(self.settings):
             self.view = View()  # another node or cluster: do not show the old one's data
         self.settings = new
+        self._restarts.cap = new["nomad.backoff_max"]
         self._start_watcher()
         log.info("settings reloaded from %s", new.source)
         self.notifier.ready()
 
-    def run(self, stop: threading.Event) -> int:
-        self._start_watcher()
-        self._render()
-        self.notifier.ready()
-        # Wake at least as often as the watchdog wants a ping.
-        tick = min(TICK, self.notifier.interval or TICK)
-        while not stop.is_set():
-            if self._reload.is_set():
-                self._apply_reload()
-            try:
-                generation, event = self._events.get(timeout=tick)
-                if generation == self._generation:
-                    self._absorb(event)
-            except queue.Empty:
-                pass
-            self._render()
-            if self._watcher is not None and self._watcher.healthy():
-                self.notifier.watchdog()
-        self.notifier.stopping()
-        if self._watcher is not None:
-            self._watcher.stop.set()
-        return 0
 
-    def _absorb(self, event: Update | Problem) -> None:
-        if isinstance(event, Update):
-            self.view = View(snapshot=event.snapshot, last_ok=self._clock())
-        else:
-            self.view = replace(self.view, problem=event.error, retry_in=event.retry_in)
+def _watch(watcher: Watcher, post: Post) -> None:
+    """The Nomad thread's body: it never ends in silence."""
+    try:
+        watcher.run()
+    except BaseException as exc:  # anything, even SystemExit from a library: say so, restart
+        log.error("the Nomad thread failed; it will be restarted", exc_info=exc)
+        post(WatcherFailed.of(exc))
 
-    def _render(self) -> None:
-        now, now_ns = self._clock(), self._wall_ns()
-        # STATUS first: the demo shows it as the caption of this very frame.
-        self.notifier.status(status_line(self.view, self.look, now, now_ns))
-        self.display.show(frame(self.view, self.look, now, now_ns))
+
+@contextlib.contextmanager
+def signals_for(agent: Agent) -> Iterator[None]:
+    """SIGTERM/SIGINT stop `agent`, SIGHUP reloads it: around `agent.run()` in the main thread.
+
+    The handlers only set a value (a lock taken in a handler can deadlock
+    with the code it interrupted); set_wakeup_fd wakes the loop's select.
+    """
+
+    def on_stop(signum: int, _frame: object) -> None:
+        agent.stop(signal.Signals(signum).name)
+
+    def on_reload(_signum: int, _frame: object) -> None:
+        agent.reload()
+
+    handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload}
+    previous_fd = signal.set_wakeup_fd(agent.waker.signal_fd, warn_on_full_buffer=False)
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)

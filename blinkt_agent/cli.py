@@ -8,35 +8,71 @@ unreachable (once), 74 display/GPIO unusable, 77 ACL refused (once),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import signal
+import math
+import os
 import sys
-import threading
 import time
+from collections.abc import Callable
+from typing import NoReturn
 
 from blinkt_agent import __version__, config
-from blinkt_agent.agent import Agent, display_of, look_of, watcher_of
-from blinkt_agent.errors import EXIT_FAILURE, EXIT_OK, AgentError, ConfigError
+from blinkt_agent.agent import Agent, display_of, look_of, signals_for, watcher_of
+from blinkt_agent.discovery import DiscoveryError
+from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay
+from blinkt_agent.errors import (
+    EXIT_FAILURE,
+    EXIT_IOERR,
+    EXIT_OK,
+    EXIT_USAGE,
+    AgentError,
+    ConfigError,
+)
+from blinkt_agent.nomad import AccessDenied, NotFound, Unreachable
 from blinkt_agent.notify import Notifier
 from blinkt_agent.view import View, frame, status_line
 from blinkt_agent.watcher import Problem, Update
 
 log = logging.getLogger("blinkt_agent")
 
-# Flag name → settings key (None values are "not given").
-FLAG_KEYS = {
-    "display": "display",
-    "mode": "mode",
-    "node": "node",
-    "nomad_addr": "nomad.address",
-    "consul_dns": "consul.dns",
-    "brightness": "brightness",
-}
+COMMANDS = ("run", "once", "clear", "demo")
+# argparse dest → settings key, for the options that set a key (declared in config.FLAGS).
+FLAG_KEYS = {flag[2:].replace("-", "_"): dotted for flag, dotted in config.FLAGS.items()}
+MAX_SPEED = 1000.0  # beyond this a story step lasts less than a frame takes to draw
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line on stderr (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog.split()[0]} --help)\n")
+
+
+def _positive_seconds(text: str) -> float:
+    return _number(text, lambda v: v >= 0, "must be a number of seconds, 0 or more")
+
+
+def _speed(text: str) -> float:
+    return _number(
+        text, lambda v: 0 < v <= MAX_SPEED, f"must be a number above 0, up to {MAX_SPEED:g}"
+    )
+
+
+def _number(text: str, ok: Callable[[float], bool], problem: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+    return value
 
 
 def _options(default) -> argparse.ArgumentParser:
     """The options every command takes, before or after the command name."""
-    common = argparse.ArgumentParser(add_help=False, argument_default=default)
+    common = _Parser(add_help=False, argument_default=default)
     common.add_argument(
         "--config", metavar="PATH", help=f"TOML config (default {config.DEFAULT_CONFIG_PATH})"
     )
@@ -53,7 +89,7 @@ def _options(default) -> argparse.ArgumentParser:
 def _parser() -> argparse.ArgumentParser:
     # After the command, SUPPRESS keeps an option given before it from being reset.
     common, after = _options(None), _options(argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="blinkt-agent",
         description="Show a Nomad node's allocations on a Pimoroni Blinkt! (8 APA102 LEDs).",
         parents=[common],
@@ -68,8 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[after], help="simulated Nomad + Consul DNS, the real pipeline"
     )
-    demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    demo.add_argument("--speed", type=float, default=1.0, help="story speed factor (default 1)")
+    demo.add_argument(
+        "--duration", type=_positive_seconds, metavar="SECONDS", help="stop after this long"
+    )
+    demo.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help=f"story speed factor, above 0 up to {MAX_SPEED:g} (default 1)",
+    )
     return parser
 
 
@@ -77,20 +120,45 @@ def _flags(args: argparse.Namespace) -> dict:
     return {key: getattr(args, flag, None) for flag, key in FLAG_KEYS.items()}
 
 
-def _setup_logging(level: str) -> None:
+class _Stderr(logging.Handler):
+    """Writes to whatever sys.stderr is when a record comes (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def log_to(handler: logging.Handler | None = None, level: str | None = None) -> None:
+    """Our one log handler on the root logger (stderr unless given), replacing the last one."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "blinkt_agent", False)]:
+        root.removeHandler(old)
+    handler = handler or _Stderr()
+    handler.blinkt_agent = True  # type: ignore[attr-defined]
     # journald adds timestamps and the unit name; on a terminal the level is enough.
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), format="%(levelname)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger().setLevel(getattr(logging, level.upper()))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root.addHandler(handler)
+    if level is not None:
+        root.setLevel(getattr(logging, level.upper()))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "demo":
+            _refuse_in_demo(parser, args)
+    except SystemExit as done:  # --help, --version, or a usage error already printed
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     if args.command is None:
-        _parser().print_help(sys.stderr)
-        return 2
-    _setup_logging("debug" if args.verbose else "info")
+        sys.stderr.write(
+            f"blinkt-agent: a command is needed: {', '.join(COMMANDS)} (see blinkt-agent --help)\n"
+        )
+        return EXIT_USAGE
+    log_to(level="debug" if args.verbose else "info")
     try:
         if args.command == "demo":
             from blinkt_agent.demo import run_demo  # the simulator is only loaded for the demo
@@ -106,11 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("%s; clearing with the default settings", err)
             settings = config.defaults()
         if not args.verbose:
-            _setup_logging(settings["log_level"])
+            log_to(level=settings["log_level"])
         return {"run": cmd_run, "once": cmd_once, "clear": cmd_clear}[args.command](args, settings)
     except AgentError as err:
         log.error("%s", err)
+        _drop_stdout_if_gone()
         return err.exit_code
+    except BrokenPipeError:  # `blinkt-agent ... | head`: whoever read stdout has gone
+        log.error("stdout: the reader has gone (broken pipe)")
+        _drop_stdout_if_gone()
+        return EXIT_IOERR
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception:  # a bug: say so, with the traceback, and let systemd restart us
@@ -118,31 +191,52 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def _drop_stdout_if_gone() -> None:
+    """After a broken pipe, point stdout at /dev/null: the flush at exit would fail again
+    and print a second, Python-made error."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _refuse_in_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The demo runs its own simulated cluster and reads no config: say so, not ignore them."""
+    for flag in ("--config", "--nomad-addr", "--consul-dns"):
+        if getattr(args, flag[2:].replace("-", "_"), None) is not None:
+            parser.error(f"demo: {flag} cannot be used: the demo runs its own simulated Nomad")
+
+
 def _load(args: argparse.Namespace) -> config.Settings:
-    return config.load(args.config, flags=_flags(args))
+    settings = config.load(args.config, flags=_flags(args))
+    if args.command in ("run", "once"):  # not for `clear`: it must never wait on a resolver
+        config.check_consul_dns(settings)
+    return settings
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
     settings.token()  # an unreadable token_file is a config error (78), before any LED changes
     display = display_of(settings)
-    stop = threading.Event()
+    if isinstance(display, TerminalDisplay) and display.can.cursor and sys.stderr.isatty():
+        # Log lines go above the LED row, which is redrawn below them.
+        log_to(LogAbove(display))
     agent = Agent(settings, display, Notifier(), load_settings=lambda: _load(args))
-
-    def on_stop(signum, _frame):
-        log.info("%s: clearing the LEDs and stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, lambda *_: agent.reload())
     try:
-        return agent.run(stop)
+        with signals_for(agent):  # SIGTERM/SIGINT stop, SIGHUP reloads
+            return agent.run()
     finally:
         agent.display.close()
 
 
 def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
-    """A connectivity check: one answer from Nomad, one frame, one summary line."""
+    """A connectivity check: one answer from Nomad, one frame, one summary line.
+
+    The display is opened first, so that an unusable one (74) is said at once,
+    not after the wait for Nomad. The frame stays shown: no dark frame follows.
+    """
+    settings.token()  # a config error (78) before the display or the network
+    display = display_of(settings)
     events: list = []
     watcher_of(settings, events.append).check()
     event = events[0]
@@ -151,18 +245,37 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
     if isinstance(event, Problem):
         view = View(problem=event.error)
     else:
-        view = View(snapshot=event.snapshot, last_ok=now)
-    display = display_of(settings)
-    try:
-        display.show(frame(view, look, now, now_ns))
-    finally:
-        if settings["display"] != "blinkt":
-            display.close()
-    print(status_line(view, look, now, now_ns))
+        view = View(snapshot=event.snapshot)
+    shown = frame(view, look, now, now_ns)
+    summary = once_summary(event, status_line(view, look, now, now_ns))
+    if isinstance(display, TerminalDisplay):
+        display.show_final(shown, summary)  # LEDs and summary: one line
+    else:
+        display.show(shown)
+        if isinstance(event, Problem):
+            log.error("%s", summary)  # "ERROR …" on stderr, as every other failure
+        else:  # stdout, unless the JSON display owns it (one object)
+            print(summary, file=sys.stderr if settings["display"] == "json" else sys.stdout)
     if isinstance(event, Problem):
-        raise event.error
+        return event.error.exit_code
     assert isinstance(event, Update)
     return EXIT_OK
+
+
+def once_summary(event: Update | Problem, status: str) -> str:
+    """What `once` found, said as a result (not "waiting", as the service's STATUS does)."""
+    if isinstance(event, Update):
+        return status
+    error = event.error
+    if isinstance(error, AccessDenied):
+        what = "access denied"
+    elif isinstance(error, NotFound):
+        what = "node not found"
+    elif isinstance(error, Unreachable | DiscoveryError):
+        what = "Nomad unreachable"
+    else:
+        what = "Nomad error"
+    return f"{what}: {error}"
 
 
 def cmd_clear(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -1,22 +1,31 @@
 """Settings: defaults, then the TOML file, then the environment, then flags.
 
 Every setting is declared once in SCHEMA (section, key, type, default,
-check); the loader and its error messages read it, and tests/test_docs.py
-checks the README and the packaged config against it, so a key cannot be
-half-added. Errors name the key and exit 78.
+check); the loader and its error messages read it, and tests check the
+docs and the packaged config (tests/test_docs.py) and the Ansible role
+(tests/test_role_schema.py) against it, so a key cannot be half-added.
+Errors name the key and exit 78.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import re
 import socket
 import tomllib
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blinkt_agent import hostnames
 from blinkt_agent.errors import ConfigError
+from blinkt_agent.nomad import NOMAD_MAX_WAIT
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/blinkt-agent/config.toml")
 
@@ -29,40 +38,73 @@ PALETTE_KEYS = ("pending", "running", "stopping", "failed", "lost", "unknown", "
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def _choice(options):
-    def check(value):
-        if value not in options:
-            return "must be one of " + ", ".join(options)
-        return None
+@dataclass(frozen=True)
+class Choice:
+    """A check: the value is one of `options` (the role's argument_specs repeat them)."""
 
-    return check
+    options: tuple[str, ...]
 
-
-def _range(lo, hi):
-    def check(value):
-        if not lo <= value <= hi:
-            return f"must be between {lo} and {hi}"
-        return None
-
-    return check
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.options else "must be one of " + ", ".join(self.options)
 
 
-def _host_port(value):
+@dataclass(frozen=True)
+class Range:
+    """A check: lo <= value <= hi (the role's tasks/validate.yml repeats the bounds)."""
+
+    lo: float
+    hi: float
+    message: str = ""
+
+    def __call__(self, value: Any) -> str | None:
+        if self.lo <= value <= self.hi:
+            return None
+        return self.message or f"must be between {self.lo} and {self.hi}"
+
+
+def _choice(options: tuple[str, ...]) -> Choice:
+    return Choice(tuple(options))
+
+
+def _range(lo: float, hi: float) -> Range:
+    return Range(lo, hi)
+
+
+def _dns_server(value):
+    """HOST:PORT where HOST is an IP address or a well-formed host name (resolved later)."""
     try:
-        parse_host_port(value)
+        host, _ = parse_host_port(value)
+    except ValueError as err:
+        return str(err)
+    if not hostnames.is_ip(host) and not _HOST_NAME.match(host):
+        return "HOST must be an IP address or a host name"
+    return None
+
+
+# RFC 1123 labels, at most 253 characters; a trailing dot is allowed.
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}\.?$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
+)
+
+
+def _url(value):
+    if not value:
+        return None
+    try:
+        parse_url(value)
     except ValueError as err:
         return str(err)
     return None
 
 
-def _url(value):
-    if value and not re.match(r"^(https?://)?[^\s/:]+(:\d{1,5})?/?$", value):
-        return "must look like http://HOST:PORT or https://HOST:PORT"
+def _token(value):
+    # Sent as an HTTP header: anything else fails on every request, far from its cause.
+    if value and not re.fullmatch(r"[!-~]+", value):
+        return "the token must be printable ASCII without spaces"
     return None
 
 
-def _pin(value):
-    return None if 0 <= value <= 27 else "must be a BCM GPIO number 0..27"
+_pin = Range(0, 27, "must be a BCM GPIO number 0..27")
 
 
 @dataclass(frozen=True)
@@ -114,18 +156,32 @@ _MAIN = (
         "auto (static if address is set, else consul) | consul (address = fallback) | static",
     ),
     Key("nomad", "address", str, "", _url, 'static Nomad address, e.g. "http://127.0.0.1:4646"'),
-    Key("nomad", "token", str, "", None, "ACL token (never logged)"),
+    Key("nomad", "token", str, "", _token, "ACL token (never logged)"),
     Key("nomad", "token_file", str, "", None, "file holding the ACL token"),
     Key("nomad", "ca_cert", str, "", None, "CA bundle to verify Nomad's TLS certificate"),
     Key("nomad", "client_cert", str, "", None, "client certificate for mutual TLS"),
     Key("nomad", "client_key", str, "", None, "client key for mutual TLS"),
     Key("nomad", "tls_server_name", str, "", None, "server name to verify instead of the host"),
     Key("nomad", "skip_verify", bool, False, None, "do not verify TLS certificates (unsafe)"),
-    Key("nomad", "wait", float, 300.0, _range(1, 600), "blocking query wait in seconds"),
+    Key(
+        "nomad",
+        "wait",
+        float,
+        NOMAD_MAX_WAIT,
+        _range(1, int(NOMAD_MAX_WAIT)),
+        "blocking query wait in seconds (Nomad blocks at most 300)",
+    ),
     Key(
         "nomad", "backoff_max", float, 60.0, _range(1, 3600), "cap of the retry backoff in seconds"
     ),
-    Key("consul", "dns", str, "127.0.0.1:8600", _host_port, "HOST:PORT of Consul's DNS interface"),
+    Key(
+        "consul",
+        "dns",
+        str,
+        "127.0.0.1:8600",
+        _dns_server,
+        "HOST:PORT of Consul's DNS interface (asked over TCP); HOST may be a name",
+    ),
     Key("consul", "service", str, "nomad-client", None, "Consul service Nomad clients register"),
     Key("consul", "tag", str, "http", None, "service tag of the HTTP API"),
     Key("consul", "domain", str, "consul", None, "Consul DNS domain"),
@@ -156,6 +212,7 @@ _PALETTE = tuple(
 SCHEMA: tuple[Key, ...] = (*_MAIN, *_PALETTE)
 
 _BY_DOTTED = {key.dotted: key for key in SCHEMA}
+SECRET_KEYS = frozenset({"nomad.token"})
 
 # Environment variables, as the Nomad CLI reads them, plus our own.
 ENVIRONMENT = {
@@ -174,11 +231,64 @@ ENVIRONMENT = {
 }
 
 
+# Flags that set a key (cli.py builds its options from this), named in errors as typed.
+FLAGS = {
+    "--display": "display",
+    "--mode": "mode",
+    "--node": "node",
+    "--nomad-addr": "nomad.address",
+    "--consul-dns": "consul.dns",
+    "--brightness": "brightness",
+}
+_FLAG_OF = {dotted: flag for flag, dotted in FLAGS.items()}
+
+# Far above any real config; keeps `--config /dev/zero` from eating the memory.
+MAX_CONFIG_BYTES = 1 << 20
+
+_URL_FORM = "must look like http://HOST:PORT or https://HOST:PORT"
+
+
+def parse_url(value: str) -> tuple[str, str, int | None]:
+    """'http://HOST:PORT', 'https://[v6]:PORT' or 'HOST:PORT' → (scheme, host, port or None).
+
+    ValueError, saying what is wrong, for anything requests would choke on later.
+    """
+    if re.search(r"\s", value):
+        raise ValueError(_URL_FORM)
+    try:
+        parts = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed or junk [IPv6] literal
+        raise ValueError(_URL_FORM) from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"scheme must be http or https, not {parts.scheme!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(_URL_FORM)
+    if not host:
+        raise ValueError(f"has no host; {_URL_FORM}")
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            raise ValueError(f"[{host}] is not an IPv6 address") from None
+    elif not _HOST_NAME.match(host):
+        raise ValueError(f"host {host!r} is not a host name or address")
+    after_host = parts.netloc.rpartition("]")[2]  # the port of [v6]:PORT
+    if ":" in after_host:
+        port_text = after_host.rpartition(":")[2]
+        if not port_text.isascii() or not port_text.isdigit():
+            raise ValueError(f"port must be a number 1..65535, not {port_text!r}")
+        if not 1 <= int(port_text) <= 65535:
+            raise ValueError("port must be 1..65535")
+        return parts.scheme, host, int(port_text)
+    return parts.scheme, host, None
+
+
 def parse_host_port(value: str, default_port: int = 8600) -> tuple[str, int]:
     """'HOST:PORT', 'HOST' or '[v6]:PORT' → (host, port)."""
     match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([^:\s]+)(?::(\d+))?", value or "")
     if not match:
-        raise ValueError("must be HOST:PORT")
+        raise ValueError("must be HOST:PORT (an IPv6 address in brackets: [::1]:8600)")
     host = match.group(1) or match.group(3)
     port = int(match.group(2) or match.group(4) or default_port)
     if not 1 <= port <= 65535:
@@ -192,7 +302,7 @@ class Settings:
 
     values: dict[str, Any]
     source: str = "defaults"
-    secrets: frozenset[str] = field(default=frozenset({"nomad.token"}))
+    secrets: frozenset[str] = field(default=SECRET_KEYS)
 
     def __getitem__(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -214,9 +324,13 @@ class Settings:
         if not path:
             return ""
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise ConfigError(f"nomad.token_file: cannot read {path}: {err.strerror}") from None
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, ValueError) as err:  # ValueError: not UTF-8, or a NUL in the path
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else "not UTF-8 text"
+            raise ConfigError(f"nomad.token_file: cannot read {shown(path)}: {reason}") from None
+        if problem := _token(token):
+            raise ConfigError(f"nomad.token_file: {shown(path)}: {problem}")
+        return token
 
     def static_address(self) -> str | None:
         address = self.values["nomad.address"]
@@ -229,26 +343,42 @@ class Settings:
         return discovery == "consul" or (discovery == "auto" and not self.values["nomad.address"])
 
 
+def shown(text: object) -> str:
+    """A path or value for a one-line message: as is when printable, else escaped."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 def _coerce(key: Key, value: Any, origin: str) -> Any:
-    """Check one value's type (strings from env/flags are converted)."""
+    """Check one value's type (strings from env/flags are converted).
+
+    Messages end with the value given, except for secrets (the token).
+    """
     where = f"{key.dotted}" + (f" (from {origin})" if origin else "")
+    secret = key.dotted in SECRET_KEYS
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"{where}: {problem}" + ("" if secret else f", got {value!r}"))
+
     if isinstance(value, str) and key.type is not str and origin:
-        value = _from_string(key, value, where)
+        value = _from_string(key, value, fail)
     if key.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # TOML integers have no size limit
+            raise fail("must be a number") from None
     if key.type is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        raise fail("expected true or false")
     if key.type is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise fail("expected an integer")
     if not isinstance(value, key.type):
-        expected = {str: "a string", float: "a number", int: "an integer"}[key.type]
-        raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+        raise fail("expected " + {str: "a string", float: "a number", int: "an integer"}[key.type])
     if key.check and (problem := key.check(value)):
-        raise ConfigError(f"{where}: {problem}, got {value!r}")
+        raise fail(problem)
     return value
 
 
-def _from_string(key: Key, text: str, where: str) -> Any:
+def _from_string(key: Key, text: str, fail: Callable[[str], ConfigError]) -> Any:
     try:
         if key.type is bool:
             lowered = text.strip().lower()
@@ -259,7 +389,8 @@ def _from_string(key: Key, text: str, where: str) -> Any:
             raise ValueError
         return key.type(text)
     except ValueError:
-        raise ConfigError(f"{where}: cannot read {text!r} as {key.type.__name__}") from None
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[key.type]
+        raise fail(f"cannot read it as {expected}") from None
 
 
 def _flatten(data: dict[str, Any]) -> dict[str, Any]:
@@ -273,28 +404,38 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
             for sub, subvalue in value.items():
                 dotted = f"{name}.{sub}"
                 if dotted not in _BY_DOTTED:
-                    raise ConfigError(f"{dotted}: unknown setting")
+                    raise ConfigError(f"{shown(dotted)}: unknown setting")
                 flat[dotted] = subvalue
         elif name in _BY_DOTTED:
             flat[name] = value
         else:
-            raise ConfigError(f"{name}: unknown setting")
+            raise ConfigError(f"{shown(name)}: unknown setting")
     return flat
 
 
 def read_file(path: Path, required: bool) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         if required:
-            raise ConfigError(f"config: {path} does not exist") from None
+            raise ConfigError(f"config: {shown(path)} does not exist") from None
         return {}
     except OSError as err:
-        raise ConfigError(f"config: cannot read {path}: {err.strerror}") from None
+        raise ConfigError(f"config: cannot read {shown(path)}: {err.strerror or err}") from None
+    except ValueError as err:  # a path with a NUL byte
+        raise ConfigError(f"config: cannot read {shown(path)}: {err}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config: {shown(path)} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = f"byte {err.start + 1} is 0x{data[err.start]:02x}"
+        raise ConfigError(f"config: {shown(path)} is not UTF-8 text ({where})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config: {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"config: {shown(path)} is not valid TOML: {err}") from None
 
 
 def load(
@@ -316,13 +457,18 @@ def load(
     for var, dotted in ENVIRONMENT.items():
         if var in environ:
             values[dotted] = _coerce(_BY_DOTTED[dotted], environ[var], var)
-    for dotted, value in (flags or {}).items():
+    return with_flags(Settings(values=values, source=str(path)), flags or {})
+
+
+def with_flags(settings: Settings, flags: dict[str, Any]) -> Settings:
+    """A copy of `settings` with the flags given (None = not given); errors name the flag."""
+    merged = dict(settings.values)
+    for dotted, value in flags.items():
         if value is not None:
-            option = "--" + dotted.split(".")[-1].replace("_", "-")
-            values[dotted] = _coerce(_BY_DOTTED[dotted], value, option)
-    settings = Settings(values=values, source=str(path))
-    _check_together(settings)
-    return settings
+            merged[dotted] = _coerce(_BY_DOTTED[dotted], value, _FLAG_OF.get(dotted, "a flag"))
+    new = Settings(values=merged, source=settings.source)
+    _check_together(new)
+    return new
 
 
 def override(settings: Settings, values: dict[str, Any], origin: str = "override") -> Settings:
@@ -340,6 +486,29 @@ def override(settings: Settings, values: dict[str, Any], origin: str = "override
 def defaults() -> Settings:
     """The built-in settings alone (for `clear` when the config file is broken)."""
     return Settings(values={key.dotted: key.default for key in SCHEMA}, source="defaults")
+
+
+def check_consul_dns(settings: Settings, resolve: hostnames.Resolve | None = None) -> None:
+    """A host name in consul.dns must exist: refused (exit 78) if the system resolver says
+    it does not. A name that cannot be resolved *yet* (no network at boot, a name server
+    down) passes with a warning: discovery resolves it again every round and retries.
+    Called for `run` and `once` (and reloads), not by load(), so that `clear` never waits
+    on a resolver.
+    """
+    if not settings.use_discovery():
+        return
+    host, _ = parse_host_port(settings["consul.dns"])
+    if hostnames.is_ip(host):
+        return
+    try:
+        (resolve or hostnames.resolve)(host)
+    except hostnames.NameUnknown as err:
+        raise ConfigError(
+            f"consul.dns: host {host!r} does not exist ({err}); use an IP address or a name "
+            f"this host can resolve, got {settings['consul.dns']!r}"
+        ) from None
+    except hostnames.NameNotYet as err:
+        log.warning("consul.dns: cannot resolve %r yet (%s); will keep trying", host, err)
 
 
 def _check_together(settings: Settings) -> None:

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
+import sys
 import threading
 import time
 
 from blinkt_agent import config
-from blinkt_agent.agent import Agent, display_of
+from blinkt_agent.agent import Agent, display_of, look_of, signals_for
+from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay, colour_name
+from blinkt_agent.errors import DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
-from blinkt_agent.sim.story import Story
+from blinkt_agent.sim.cluster import loopback_hosts
+from blinkt_agent.sim.story import STEPS, Story
 
 log = logging.getLogger(__name__)
 
 OWN_NODE = "pi-01"
+# The legend's order: what the story shows first and most; a narrow terminal drops the tail.
+LEGEND = ("running", "pending", "stopping", "failed", "overflow", "lost", "unknown")
+STOP_HINT = "Ctrl-C to stop"
 
 
 def demo_settings(cluster: SimCluster, flags: dict, speed: float = 1.0) -> config.Settings:
@@ -42,8 +48,7 @@ def demo_settings(cluster: SimCluster, flags: dict, speed: float = 1.0) -> confi
         },
         origin="demo",
     )
-    given = {key: value for key, value in flags.items() if value is not None}
-    return config.override(settings, given, origin="a flag") if given else settings
+    return config.with_flags(settings, flags)
 
 
 class CaptionNotifier(Notifier):
@@ -60,30 +65,55 @@ class CaptionNotifier(Notifier):
             super().status(text)
 
 
+def legend_entries(settings: config.Settings) -> list[tuple[str, tuple[int, int, int]]]:
+    palette = look_of(settings).palette
+    return [(state, palette.colour(state)) for state in LEGEND]
+
+
 def run_demo(args: argparse.Namespace, flags: dict) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with SimCluster(nodes=(OWN_NODE, "pi-02")) as cluster:
+    from blinkt_agent.cli import log_to  # cli imports this module only when a demo runs
+
+    # Bad flags are refused before anything starts (exit 78, naming the flag).
+    config.with_flags(config.defaults(), flags)
+    fixed_mode = flags.get("mode") is not None  # --mode: the story's view switches stay off
+    stop = threading.Event()  # ends the story once the agent has stopped
+    names = (OWN_NODE, "pi-02")
+    # Each Pi's Nomad client on its own loopback address, as on a real network.
+    with SimCluster(nodes=names, node_hosts=loopback_hosts(names)) as cluster:
         settings = demo_settings(cluster, flags, args.speed)
         display = display_of(settings)
         agent = Agent(settings, display, CaptionNotifier(display))
-        if hasattr(display, "note"):
-            # Log lines would break the LED line that is redrawn in place.
+        if isinstance(display, TerminalDisplay):
+            # Only warnings, and above the LED row: the story and STATUS say the rest.
             logging.getLogger("blinkt_agent").setLevel(logging.WARNING)
+            if display.can.cursor and sys.stderr.isatty():
+                log_to(LogAbove(display))
+            display.legend(legend_entries(settings), tail=STOP_HINT)
+        else:
+            names = ", ".join(
+                f"{colour_name(rgb)} {state}" for state, rgb in legend_entries(settings)
+            )
+            log.info("demo: %s; %s", names, STOP_HINT)
         started = time.monotonic()
+
+        failed: list[DisplayError] = []
 
         def on_step(step) -> None:
             line = f"[{time.monotonic() - started:5.1f} s] {step.title}"
-            if hasattr(agent.display, "note"):
-                agent.display.note(line)
+            if isinstance(agent.display, TerminalDisplay):
+                try:
+                    agent.display.note(line)
+                except DisplayError as err:  # the terminal has gone: end the demo with it
+                    failed.append(err)
+                    agent.stop()
+                    return
             else:
                 log.info("demo: %s", line)
-            mode = step.mode or settings["mode"]
-            if mode != agent.settings["mode"]:
-                agent.reload(config.override(agent.settings, {"mode": mode}, origin="demo"))
+            if not fixed_mode and step.mode != agent.settings["mode"]:
+                agent.reload(config.override(agent.settings, {"mode": step.mode}, origin="demo"))
 
-        story = Story(cluster, cluster.local_node_id)
+        steps = tuple(s for s in STEPS if not s.only_a_view) if fixed_mode else STEPS
+        story = Story(cluster, cluster.local_node_id, steps=steps)
         teller = threading.Thread(
             target=story.play,
             args=(stop,),
@@ -92,12 +122,16 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
             daemon=True,
         )
         if args.duration is not None:
-            timer = threading.Timer(args.duration, stop.set)
+            timer = threading.Timer(args.duration, agent.stop)
             timer.daemon = True
             timer.start()
         teller.start()
         try:
-            agent.run(stop)
+            with signals_for(agent):  # Ctrl-C stops the agent, then the story
+                agent.run()
         finally:
+            stop.set()
             agent.display.close()
+        if failed:
+            raise failed[0]
     return 0

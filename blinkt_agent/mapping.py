@@ -4,7 +4,7 @@ Everything here reads JSON that came from outside, so no field is trusted:
 a missing key, a wrong type or a junk list entry never raises; it makes the
 allocation "unknown" or counts as 0. Only the settings (palette, brightness,
 resource and status names) are validated, because they are ours.
-The README's "What the LEDs mean" says what each colour and pattern means.
+README.md's "What the LEDs mean" says what each colour and pattern means.
 """
 
 from __future__ import annotations
@@ -102,10 +102,36 @@ def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
         return None
     if client in ("failed", "lost"):
         modified = _timestamp(alloc.get("ModifyTime"))
-        if modified is not None and now_ns - modified > linger_s * 1_000_000_000:
+        if modified is not None and now_ns >= _linger_end(modified, linger_s):
             return None
         return client
     return "unknown"
+
+
+def linger_ends(allocs: object, now_ns: int, linger_s: float) -> int | None:
+    """The first ns after `now_ns` at which a shown failed or lost allocation drops out.
+
+    The only way time alone changes what `allocations_frame` and `summarize`
+    say; None when no shown allocation will ever drop out by itself.
+    """
+    ends = []
+    for alloc in as_list(allocs):
+        if isinstance(alloc, Mapping) and classify(alloc, now_ns, linger_s) in ("failed", "lost"):
+            modified = _timestamp(alloc.get("ModifyTime"))
+            if modified is not None:
+                ends.append(_linger_end(modified, linger_s))
+    return min(ends) if ends else None
+
+
+def _linger_end(modified: int | float, linger_s: float) -> int:
+    """The first whole ns at which more than `linger_s` has passed since `modified` (ns).
+
+    One integer for classify and linger_ends, so that they agree to the ns.
+    """
+    span = linger_s * 1_000_000_000
+    if isinstance(modified, int):
+        return modified + math.floor(span) + 1  # exact: Nomad's ModifyTime is an int
+    return math.floor(modified + span) + 1
 
 
 def visible_allocations(allocs: object, now_ns: int, linger_s: float) -> list[tuple[object, str]]:
@@ -187,7 +213,6 @@ _NODE_PATHS = {
     "memory": ("Memory", "MemoryMB"),
     "disk": ("Disk", "DiskMB"),
 }
-_TASK_PATHS = {"cpu": ("Cpu", "CpuShares"), "memory": ("Memory", "MemoryMB")}
 _OLD_KEYS = {"cpu": "CPU", "memory": "MemoryMB", "disk": "DiskMB"}
 
 
@@ -195,23 +220,114 @@ def resource_usage(node: object, allocs: object, resource: str) -> tuple[float, 
     """(used, capacity) of `resource`, or None when the node reports no capacity.
 
     Capacity is what the node offers to allocations: NodeResources minus
-    ReservedResources (or the old Resources minus Reserved). Used is the sum
-    over allocations that still hold their resources: every allocation whose
-    ClientStatus is not terminal (complete, failed, lost), whatever its
-    DesiredStatus, because a stopping allocation keeps its resources until
-    the client reports it stopped. Units: MHz (cpu), MB (memory, disk),
-    MBits (network).
+    ReservedResources (or the old Resources minus Reserved). Used is what
+    Nomad's scheduler counts (see allocation_usage) over the allocations
+    that still hold their resources: every allocation whose ClientStatus is
+    not terminal (complete, failed, lost), whatever its DesiredStatus, because
+    a stopping allocation keeps its resources until the client reports it
+    stopped (structs.AllocsFit skips ClientTerminalStatus). Units: MHz (cpu),
+    MB (memory, disk), MBits (network).
     """
     _check_resource(resource)
     capacity = _node_capacity(node, resource)
     if capacity <= 0:
         return None
     used = sum(
-        _alloc_amount(alloc, resource)
+        allocation_usage(alloc)[resource]
         for alloc in as_list(allocs)
         if isinstance(alloc, Mapping) and alloc.get("ClientStatus") not in TERMINAL_CLIENT_STATUSES
     )
     return used, capacity
+
+
+def allocation_usage(alloc: object) -> dict[str, float]:
+    """What Nomad's scheduler counts one allocation as using, per resource.
+
+    cpu, memory, disk: AllocatedResources.Comparable() (nomad/structs/structs.go).
+    Tasks run in phases, so per dimension Nomad takes the largest of the prestart
+    set (init tasks and prestart sidecars), the main set (main tasks, sidecars,
+    poststart tasks) and the poststop set - not their sum. CPU of tasks with
+    reserved cores (Cpu.ReservedCores) is not fungible: it is added on top. A
+    task whose lifecycle hook Nomad does not know counts nowhere. Allocations
+    without AllocatedResources (pre-0.9) count their Resources, else their
+    TaskResources plus SharedResources (the old upgrade path).
+    network: what the scheduler's NetworkIndex.AddAllocs reserves (Comparable
+    leaves bandwidth to it): the group's shared networks plus each task's first
+    network, nothing when the group has allocated ports (Shared.Ports), and
+    TaskResources' first networks for a pre-0.9 allocation.
+    """
+    allocated = dig(alloc, "AllocatedResources")
+    if isinstance(allocated, Mapping):
+        cpu, memory = _comparable_cpu_memory(allocated)
+        return {
+            "cpu": cpu,
+            "memory": memory,
+            "disk": _amount(allocated, ("Shared", "DiskMB")),
+            "network": _reserved_mbits(allocated),
+        }
+    resources = dig(alloc, "Resources")
+    old_tasks = dig(alloc, "TaskResources")
+    old_tasks = [t for t in old_tasks.values()] if isinstance(old_tasks, Mapping) else []
+    if isinstance(resources, Mapping):
+        parts = [resources]
+    else:
+        parts = [dig(alloc, "SharedResources"), *old_tasks]
+    return {
+        "cpu": sum(_number(dig(part, "CPU")) for part in parts),
+        "memory": sum(_number(dig(part, "MemoryMB")) for part in parts),
+        "disk": sum(_number(dig(part, "DiskMB")) for part in parts),
+        "network": sum(_first_mbits(dig(task, "Networks")) for task in old_tasks),
+    }
+
+
+_PHASES = {  # lifecycle (hook, sidecar) -> the phase sets the task counts in
+    None: ("main",),
+    ("prestart", True): ("prestart", "main"),
+    ("prestart", False): ("prestart",),
+    ("poststart", True): ("main",),
+    ("poststart", False): ("main",),
+    ("poststop", True): ("poststop",),
+    ("poststop", False): ("poststop",),
+}
+
+
+def _comparable_cpu_memory(allocated: Mapping) -> tuple[float, float]:
+    """(cpu, memory) as AllocatedResources.Comparable() flattens them."""
+    tasks = dig(allocated, "Tasks")
+    lifecycles = dig(allocated, "TaskLifecycles")
+    pinned_cpu = 0.0
+    phases = {"prestart": [0.0, 0.0], "main": [0.0, 0.0], "poststop": [0.0, 0.0]}
+    for name, task in tasks.items() if isinstance(tasks, Mapping) else ():
+        cpu = _amount(task, ("Cpu", "CpuShares"))
+        memory = _amount(task, ("Memory", "MemoryMB"))
+        if as_list(dig(task, "Cpu", "ReservedCores")):
+            pinned_cpu, cpu = pinned_cpu + cpu, 0.0
+        lifecycle = lifecycles.get(name) if isinstance(lifecycles, Mapping) else None
+        key = None  # no lifecycle block: a main task
+        if isinstance(lifecycle, Mapping):
+            hook = lifecycle.get("Hook")
+            key = (hook if isinstance(hook, str) else "", lifecycle.get("Sidecar") is True)
+        for phase in _PHASES.get(key, ()):
+            phases[phase][0] += cpu
+            phases[phase][1] += memory
+    return (
+        pinned_cpu + max(cpu for cpu, _ in phases.values()),
+        max(memory for _, memory in phases.values()),
+    )
+
+
+def _reserved_mbits(allocated: Mapping) -> float:
+    if as_list(dig(allocated, "Shared", "Ports")):
+        return 0.0  # ports are reserved as such; no bandwidth is
+    tasks = dig(allocated, "Tasks")
+    tasks = list(tasks.values()) if isinstance(tasks, Mapping) else []
+    shared = _mbits(dig(allocated, "Shared", "Networks"))
+    return shared + sum(_first_mbits(dig(task, "Networks")) for task in tasks)
+
+
+def _first_mbits(networks: object) -> float:
+    networks = as_list(networks)
+    return _number(dig(networks[0], "MBits")) if networks else 0.0
 
 
 def resource_frame(node: object, allocs: object, resource: str, brightness: float) -> Frame:
@@ -256,23 +372,6 @@ def _node_capacity(node: object, resource: str) -> float:
         return max(0.0, _device_mbits(dig(total, "Networks")) - _mbits(dig(reserved, "Networks")))
     key = _OLD_KEYS[resource]
     return max(0.0, _number(dig(total, key)) - _number(dig(reserved, key)))
-
-
-def _alloc_amount(alloc: Mapping, resource: str) -> float:
-    allocated = alloc.get("AllocatedResources")
-    if isinstance(allocated, Mapping):
-        tasks = dig(allocated, "Tasks")
-        tasks = list(tasks.values()) if isinstance(tasks, Mapping) else []
-        if resource == "disk":
-            return _number(dig(allocated, "Shared", "DiskMB"))
-        if resource == "network":
-            shared = _mbits(dig(allocated, "Shared", "Networks"))
-            return shared + sum(_mbits(dig(task, "Networks")) for task in tasks)
-        return sum(_amount(task, _TASK_PATHS[resource]) for task in tasks)
-    old = alloc.get("Resources")
-    if resource == "network":
-        return _mbits(dig(old, "Networks"))
-    return _number(dig(old, _OLD_KEYS[resource]))
 
 
 def _device_mbits(networks: object) -> float:

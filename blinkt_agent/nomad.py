@@ -21,6 +21,27 @@ from blinkt_agent.outside import dig
 CONNECT_TIMEOUT = 5.0
 # Nomad adds up to wait/16 of random jitter to a blocking query; allow that plus slack.
 READ_SLACK = 10.0
+# Nomad blocks a query at most this long, whatever ?wait asks (structs.MaxBlockingRPCQueryTime).
+NOMAD_MAX_WAIT = 300.0
+
+# The ACL policy blinkt-agent's token needs, in Nomad's HCL (`nomad acl policy apply`):
+# agent read for /v1/agent/self (which node this host's client is, and how many
+# allocations it runs), node read for the node and its allocations, and read-job in
+# every namespace: without it Nomad silently leaves those namespaces' allocations out.
+# The packaged config and the Ansible role quote this block (tests check they match).
+ACL_POLICY = """\
+agent {
+  policy = "read"
+}
+
+node {
+  policy = "read"
+}
+
+namespace "*" {
+  capabilities = ["read-job"]
+}
+"""
 
 
 class NomadError(AgentError):
@@ -51,19 +72,54 @@ class AccessDenied(NomadError, PermissionError):
     kind = "access denied"
 
 
-# What an ACL token needs for each endpoint we call (Nomad ACL policy names).
+# What a 403 from each endpoint we call means the token lacks: its short name and the
+# rule of ACL_POLICY that grants it. The allocations endpoint answers 403 only without
+# node read; missing read-job is no error there (the allocations are just left out).
 CAPABILITIES = (
-    (re.compile(r"^/v1/agent/"), "agent:read"),
-    (re.compile(r"^/v1/node/[^/]+/allocations$"), "node:read and namespace:read-job"),
-    (re.compile(r"^/v1/nodes?\b"), "node:read"),
+    (re.compile(r"^/v1/agent/"), "agent:read", 'agent { policy = "read" }'),
+    (re.compile(r"^/v1/nodes?\b"), "node:read", 'node { policy = "read" }'),
 )
 
 
-def capability_for(path: str) -> str:
-    for pattern, capability in CAPABILITIES:
+def capability_for(path: str) -> tuple[str, str]:
+    """(short name, HCL rule) of what a 403 for `path` says the token lacks."""
+    for pattern, capability, rule in CAPABILITIES:
         if pattern.search(path):
-            return capability
-    return "read access"
+            return capability, rule
+    return "read access", " ".join(ACL_POLICY.split())
+
+
+def denied_message(hostport: str, path: str, body: str) -> str:
+    """One line: Nomad's own answer, what the token lacks, and the whole policy to paste."""
+    said = _one_line(body) or "no body"
+    policy = " ".join(ACL_POLICY.split())
+    if said == "ACL token not found":
+        reason = "Nomad does not know this token (check token / token_file)"
+    else:
+        capability, rule = capability_for(path)
+        reason = f"the ACL token needs {capability}: {rule} (or it is unknown or expired)"
+    return f'Nomad {hostport}: 403 "{said}" for {path}: {reason}; blinkt-agent\'s policy: {policy}'
+
+
+def hidden_allocations(agent_self: object, node_id: str, allocations: object) -> int:
+    """How many of the node's allocations the answer left out: a token without read-job
+    in some namespace gets a 200 without them (Nomad's Node.GetAllocs filters silently).
+
+    Only this node's own client can tell: /v1/agent/self stats.client.num_allocations
+    counts every allocation it runs, in every namespace, whatever the token. 0 when the
+    agent is another node's client (or no client), when the count is missing, or when the
+    answer holds as many or more (the client has already dropped stopped ones it was
+    garbage-collecting, or not yet picked up new ones). Pure: no I/O.
+    """
+    if dig(agent_self, "stats", "client", "node_id") != node_id or not node_id:
+        return 0
+    count = dig(agent_self, "stats", "client", "num_allocations")
+    try:
+        running = int(count) if isinstance(count, str | int) and not isinstance(count, bool) else 0
+    except ValueError:
+        return 0
+    shown = len(allocations) if isinstance(allocations, list) else 0
+    return max(0, running - shown)
 
 
 @dataclass(frozen=True)
@@ -164,10 +220,7 @@ class NomadClient:
             raise Unreachable(f"Nomad {self.hostport}: {_reason(err)}") from None
         status = response.status_code
         if status == 403:
-            raise AccessDenied(
-                f"Nomad {self.hostport}: permission denied for {path}: "
-                f"the ACL token needs {capability_for(path)}"
-            )
+            raise AccessDenied(denied_message(self.hostport, path, response.text))
         if status == 404:
             raise NotFound(f"Nomad {self.hostport}: {path} not found ({_body(response)})")
         if status >= 500:
@@ -184,8 +237,15 @@ class NomadClient:
 
     # The endpoints we use.
 
-    def local_node_id(self) -> str:
+    def agent_self(self) -> dict:
+        """GET /v1/agent/self: this agent's config and stats (needs agent:read)."""
         data, _ = self.get("/v1/agent/self")
+        if not isinstance(data, dict):
+            raise BadResponse(f"Nomad {self.hostport}: /v1/agent/self is not an object")
+        return data
+
+    def local_node_id(self) -> str:
+        data = self.agent_self()
         node_id = dig(data, "stats", "client", "node_id")
         if not isinstance(node_id, str) or not node_id:
             raise BadResponse(
@@ -216,7 +276,9 @@ class NomadClient:
         return data
 
     def node_allocations(self, node_id: str, index: int, wait: float) -> tuple[list, int]:
-        """Blocking query: returns when the index passes `index` or `wait` runs out."""
+        """Blocking query: returns when the index passes `index` or `wait` runs out
+        (Nomad waits at most NOMAD_MAX_WAIT, plus up to 1/16 of it)."""
+        wait = min(wait, NOMAD_MAX_WAIT)
         params = {"index": index, "wait": f"{int(wait * 1000)}ms"} if index else None
         data, new_index = self.get(
             f"/v1/node/{node_id}/allocations", params=params, wait=wait if index else None
@@ -234,8 +296,12 @@ def _index(response: requests.Response) -> int:
 
 
 def _body(response: requests.Response) -> str:
-    text = " ".join(response.text.split())
-    return (text[:120] + "…") if len(text) > 120 else (text or "no body")
+    return _one_line(response.text) or "no body"
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return (text[:120] + "…") if len(text) > 120 else text
 
 
 def _quote(name: str) -> str:

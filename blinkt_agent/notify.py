@@ -58,3 +58,9 @@ class Notifier:
         if now - self._last_ping >= self.interval:
             self._last_ping = now
             self._notifier.notify("WATCHDOG=1")
+
+    def ping_in(self) -> float | None:
+        """Seconds until `watchdog()` would ping again (0: due now); None without a watchdog."""
+        if self.interval is None:
+            return None
+        return max(0.0, self._last_ping + self.interval - self._clock())

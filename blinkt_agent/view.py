@@ -28,13 +28,37 @@ class Look:
 @dataclass(frozen=True)
 class View:
     snapshot: Snapshot | None = None
-    last_ok: float | None = None  # monotonic time of the last good answer
     problem: AgentError | None = None
     retry_in: float = 0.0
+    lost_at: float | None = None  # monotonic time of the first problem since the last answer
 
 
 def is_stale(view: View, look: Look, now: float) -> bool:
-    return view.last_ok is None or now - view.last_ok > look.stale_after
+    """No data, or contact was lost `stale_after` seconds ago or longer (or at an unknown time)."""
+    if view.snapshot is None:
+        return True
+    if view.lost_at is None:
+        return view.problem is not None
+    return now - view.lost_at >= look.stale_after
+
+
+def next_change(view: View, look: Look, now: float, now_ns: int) -> float | None:
+    """Seconds until `frame` or `status_line` may change by time alone; None: never.
+
+    The service loop sleeps this long when nothing else happens, so it must
+    never be late; it may be early (a wake-up that changes nothing). Two
+    things age: the last data (it goes stale `stale_after` after contact was
+    lost) and failed or lost allocations (they drop out `linger` after they ended).
+    """
+    if view.snapshot is None:
+        return None
+    waits = []
+    if view.problem is not None and view.lost_at is not None and not is_stale(view, look, now):
+        waits.append(view.lost_at + look.stale_after - now)
+    ends = mapping.linger_ends(view.snapshot.allocations, now_ns, look.linger)
+    if ends is not None:
+        waits.append((ends - now_ns) / 1e9)
+    return min(waits, default=None)
 
 
 def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:

@@ -2,9 +2,12 @@
 
 The watcher finds the node, then loops on GET /v1/node/:id/allocations with
 `index`/`wait`, and hands every answer or failure to `emit` as an Update or
-a Problem. It publishes a deadline before each step so that the service
-loop can tell a long blocking query (fine) from a hung one (stop the
-watchdog pings).
+a Problem. The first query, and the first after any error, is not blocking:
+its answer ends the Problem at once, even when nothing changed meanwhile.
+It publishes a deadline before each step so that the service loop can tell
+a long blocking query (fine) from a hung one (stop the watchdog pings).
+An unexpected exception ends `run`: the service loop logs, shows it
+(WatcherFailed) and starts a new watcher.
 """
 
 from __future__ import annotations
@@ -51,6 +54,17 @@ class Problem:
     retry_in: float
 
 
+class WatcherFailed(AgentError):
+    """The Nomad thread ended on an unexpected exception (a bug); it is restarted."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> WatcherFailed:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if len(detail) > 160:
+            detail = detail[:159] + "…"
+        return cls(f"internal error in the Nomad thread ({detail}); the log has the traceback")
+
+
 @dataclass
 class WatchOptions:
     node: str = ""  # Nomad node name; "" = the Nomad client on this host
@@ -83,7 +97,8 @@ class Watcher:
         self._node_id: str | None = None
         self._node_name = options.node
         self._node: dict | None = None
-        self._index = 0
+        self._index = 0  # X-Nomad-Index of the last answer
+        self._resync = True  # the next query must answer at once (first one, or after an error)
 
     # Watchdog support: the service loop asks whether this thread is keeping time.
 
@@ -104,8 +119,7 @@ class Watcher:
             self._expect_within(self._step_timeout(self.options.wait))
             try:
                 started = self._clock()
-                changed = self._poll()
-                if not changed and self._clock() - started < MIN_QUERY_INTERVAL:
+                if not self._poll() and self._clock() - started < MIN_QUERY_INTERVAL:
                     self._sleep(MIN_QUERY_INTERVAL - (self._clock() - started))
             except (NomadError, DiscoveryError) as err:
                 self._handle(err)
@@ -130,17 +144,16 @@ class Watcher:
         self.stop.wait(seconds)
 
     def _poll(self) -> bool:
-        """One round: (re)connect if needed, one blocking query. True if the index moved."""
-        address = self._locator.address()
-        if self._client is None or self._client.address != address.rstrip("/"):
-            self._client = self._client_for(address)
-        client = self._client
+        """One round: (re)connect if needed, one query. True if the next may go at once."""
+        client = self._connect()
         if self._node_id is None:
             self._node_id = self._find_node(client)
             self._node = client.node(self._node_id)
             self._node_name = str(self._node.get("Name") or self._node_name or self._node_id[:8])
-            self._index = 0
-        allocations, index = client.node_allocations(self._node_id, self._index, self.options.wait)
+            self._resync = True
+        # Index 0 answers at once; a real index blocks until it moves or `wait` runs out.
+        asked = 0 if self._resync else max(self._index, 1)
+        allocations, index = client.node_allocations(self._node_id, asked, self.options.wait)
         if self.stop.is_set():
             return True
         previous = self._index
@@ -149,8 +162,8 @@ class Watcher:
         changed = index != previous
         if self.options.want_node and changed and previous:
             self._node = client.node(self._node_id)
-        # The next query must block: an index of 0 would return at once.
-        self._index = max(index, 1)
+        self._index = index
+        self._resync = False
         self._backoff.reset()
         self._emit(
             Update(
@@ -165,18 +178,33 @@ class Watcher:
                 )
             )
         )
-        return changed
+        return changed or not asked
+
+    def _connect(self) -> NomadClient:
+        address = self._locator.address()
+        if self._client is None or self._client.address != address.rstrip("/"):
+            self._client = self._client_for(address)
+        return self._client
 
     def _find_node(self, client: NomadClient) -> str:
         if self.options.node:
             return client.node_id_by_name(self.options.node)
-        here = self._locator.current_node()
-        if here is None or here.lower() == self.options.own_node.lower():
+        instance = self._locator.current()
+        if instance is None:  # a static address: the client there is ours by configuration
             return client.local_node_id()
-        # Discovery had to use another Pi's Nomad client: find ours by name.
-        return client.node_id_by_name(self.options.own_node)
+        own = self.options.own_node
+        if instance.is_own:
+            # Discovery matched this client by address; Nomad itself says whose it is.
+            node_id = client.local_node_id()
+            name = client.node(node_id).get("Name")
+            if isinstance(name, str) and name.lower() == own.lower():
+                return node_id
+            log.info("the Nomad client at %s is node %s, not %s", client.hostport, name, own)
+        # Another Pi's Nomad client, or one discovery cannot place: find ours by name.
+        return client.node_id_by_name(own)
 
     def _handle(self, err: AgentError) -> None:
+        self._resync = True  # whatever happened meanwhile, the next answer comes at once
         if isinstance(err, NotFound):
             self._node_id = None  # the node may come back (re-registered): look it up again
         if _unreachable(err):

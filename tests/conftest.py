@@ -3,6 +3,7 @@
 import pytest
 
 from blinkt_agent.sim import SimCluster, SimConsulDNS, SimNomad
+from blinkt_agent.sim.cluster import loopback_hosts
 
 pytest_plugins = ["tests.fixtures_gpio"]  # the gpio_double fixture
 
@@ -26,7 +27,9 @@ def sim_dns():
 @pytest.fixture
 def sim_cluster():
     """SimNomad + SimConsulDNS with nodes pi-01 (local) and pi-02 advertised as nomad-client."""
-    with SimCluster(nodes=("pi-01", "pi-02")) as cluster:
+    names = ("pi-01", "pi-02")
+    # Each Pi's client agent on its own address, as on a real network.
+    with SimCluster(nodes=names, node_hosts=loopback_hosts(names)) as cluster:
         yield cluster
 
 

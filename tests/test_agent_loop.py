@@ -1,5 +1,8 @@
 """The service loop in-process: frames, STATUS lines and watchdog pings tied to progress."""
 
+import logging
+import os
+import signal
 import threading
 import time
 
@@ -7,10 +10,14 @@ import pytest
 import requests
 
 from blinkt_agent import config, mapping
-from blinkt_agent.agent import Agent
+from blinkt_agent.agent import Agent, signals_for, watcher_of
 from blinkt_agent.frame import Frame
+from blinkt_agent.nomad import Unreachable
 from blinkt_agent.notify import Notifier
-from blinkt_agent.watcher import Watcher
+from blinkt_agent.waker import Waker
+from blinkt_agent.watcher import Problem, Snapshot, Update, Watcher
+
+UNREACHABLE = mapping.status_frame("unreachable", 0.2)
 
 
 class Recorder:
@@ -60,10 +67,10 @@ def settings_for(cluster, **values):
 
 
 def start(agent):
-    stop = threading.Event()
-    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    """The loop in a thread (agent.stop() ends it)."""
+    thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
-    return stop, thread
+    return agent, thread
 
 
 def wait_for(predicate, timeout=5.0):
@@ -89,12 +96,13 @@ def test_ready_then_status_names_node_and_counts(sim_cluster, recorder):
     sim_cluster.nomad.add_alloc(node, "web", client_status="running")
     sim_cluster.nomad.add_alloc(node, "db", client_status="pending")
     display = Frames()
-    stop, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
+    agent, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
     wait_for(lambda: any("2 allocations" in s for s in recorder.statuses()))
-    stop.set()
+    agent.stop()
     status = next(s for s in recorder.statuses() if "2 allocations" in s)
     assert recorder.messages.index("READY=1") < recorder.messages.index(f"STATUS={status}")
-    assert status.startswith("node pi-01: 2 allocations (1 pending, 1 running) via 127.0.0.1:")
+    own = sim_cluster.agent("pi-01").address  # its own client, not another Pi's
+    assert status == f"node pi-01: 2 allocations (1 pending, 1 running) via {own}"
     palette = mapping.Palette.default()
     lit = [p for p in display.frames[-1] if not p.is_off]
     assert [(p.r, p.g, p.b) for p in lit] == [palette.running, palette.pending]
@@ -103,47 +111,47 @@ def test_ready_then_status_names_node_and_counts(sim_cluster, recorder):
 def test_ready_is_sent_while_nomad_is_still_unreachable(sim_cluster, recorder):
     sim_cluster.nomad.set_outage(True)
     display = Frames()
-    stop, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
+    agent, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
     wait_for(lambda: any(s.startswith("waiting for Nomad") for s in recorder.statuses()))
-    stop.set()
+    agent.stop()
     assert "READY=1" in recorder.messages
-    assert display.frames[-1] == mapping.status_frame("unreachable", 0.2)
+    assert display.frames[-1] == UNREACHABLE
 
 
 def test_watchdog_pings_continue_through_a_long_blocking_query(sim_cluster, recorder):
-    stop, _ = start(Agent(settings_for(sim_cluster), Frames(), notifier(recorder)))
+    agent, _ = start(Agent(settings_for(sim_cluster), Frames(), notifier(recorder)))
     time.sleep(2.0)  # the blocking query (wait 5 s) is open all this time
-    stop.set()
+    agent.stop()
     assert recorder.count("WATCHDOG=1") >= 15  # every 0.1 s for WatchdogSec=0.3 s
 
 
 def test_a_stuck_display_write_stops_the_pings(sim_cluster, recorder):
     display = Frames()
-    stop, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
+    agent, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
     wait_for(lambda: recorder.count("WATCHDOG=1") > 2)
     display.block.set()
     time.sleep(0.5)
     before = recorder.count("WATCHDOG=1")
     time.sleep(1.0)
-    stop.set()
+    agent.stop()
     assert recorder.count("WATCHDOG=1") == before
 
 
 def test_a_hung_request_stops_the_pings(sim_cluster, recorder, monkeypatch):
     monkeypatch.setattr(Watcher, "_step_timeout", lambda self, wait=0: 1.0)
     sim_cluster.nomad.hang_next(30)
-    stop, _ = start(Agent(settings_for(sim_cluster), Frames(), notifier(recorder)))
+    agent, _ = start(Agent(settings_for(sim_cluster), Frames(), notifier(recorder)))
     time.sleep(1.5)
     before = recorder.count("WATCHDOG=1")
     time.sleep(1.0)
-    stop.set()
+    agent.stop()
     assert 0 < before == recorder.count("WATCHDOG=1")
 
 
 def test_no_watchdog_pings_without_watchdog_usec(sim_cluster, recorder):
-    stop, _ = start(Agent(settings_for(sim_cluster), Frames(), Notifier(recorder, environ={})))
+    agent, _ = start(Agent(settings_for(sim_cluster), Frames(), Notifier(recorder, environ={})))
     time.sleep(0.8)
-    stop.set()
+    agent.stop()
     assert recorder.count("WATCHDOG=1") == 0
 
 
@@ -152,16 +160,16 @@ def test_stale_data_gives_way_to_the_unreachable_frame(sim_cluster, recorder):
     sim_cluster.nomad.add_alloc(node, "web", client_status="running")
     display = Frames()
     settings = settings_for(sim_cluster, stale_after=1.0, **{"nomad.wait": 1.0})
-    stop, _ = start(Agent(settings, display, notifier(recorder)))
+    agent, _ = start(Agent(settings, display, notifier(recorder)))
     wait_for(lambda: any("1 allocation" in s for s in recorder.statuses()))
     shown = display.frames[-1]
     sim_cluster.nomad.set_outage(True)
     wait_for(lambda: any("(showing last data)" in s for s in recorder.statuses()))
     assert display.frames[-1] == shown
-    wait_for(lambda: display.frames[-1] == mapping.status_frame("unreachable", 0.2), timeout=6)
+    wait_for(lambda: display.frames[-1] == UNREACHABLE, timeout=6)
     sim_cluster.nomad.set_outage(False)
     wait_for(lambda: display.frames[-1] == shown, timeout=8)
-    stop.set()
+    agent.stop()
 
 
 def test_reload_switches_mode_without_losing_the_node(sim_cluster, recorder):
@@ -170,12 +178,221 @@ def test_reload_switches_mode_without_losing_the_node(sim_cluster, recorder):
     display = Frames()
     settings = settings_for(sim_cluster)
     agent = Agent(settings, display, notifier(recorder))
-    stop, _ = start(agent)
+    start(agent)
     wait_for(lambda: any("1 allocation" in s for s in recorder.statuses()))
     agent.reload(config.override(settings, {"mode": "memory"}))
     wait_for(lambda: any("memory 50% allocated" in s for s in recorder.statuses()))
-    stop.set()
+    agent.stop()
     assert "RELOADING=1" in recorder.messages
     node_json = requests.get(f"{sim_cluster.nomad.url}/v1/node/{node}", timeout=5).json()
     expected = mapping.resource_frame(node_json, sim_cluster.nomad.allocs(node), "memory", 0.2)
     assert display.frames[-1] == expected
+
+
+class CountingWaker(Waker):
+    """The loop's real waker, counting how often the loop comes out of its sleep."""
+
+    def __init__(self):
+        super().__init__()
+        self.wakeups = 0
+
+    def wait(self, timeout):
+        woken = super().wait(timeout)
+        self.wakeups += 1
+        return woken
+
+
+def quiet(recorder):
+    """A notifier outside systemd: no watchdog pings that would wake the loop."""
+    return Notifier(recorder, environ={})
+
+
+def last_status(recorder):
+    statuses = recorder.statuses()
+    return statuses[-1] if statuses else ""
+
+
+def shows_node(recorder, what="1 allocation"):
+    return lambda: last_status(recorder).startswith(f"node pi-01: {what}")
+
+
+def test_recovers_as_soon_as_nomad_answers_with_the_default_wait(sim_cluster, recorder):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    display = Frames()
+    settings = settings_for(sim_cluster, stale_after=1.0, **{"nomad.wait": 300.0})
+    agent, _ = start(Agent(settings, display, quiet(recorder)))
+    wait_for(shows_node(recorder))
+    shown = display.frames[-1]
+    sim_cluster.nomad.set_outage(True)
+    wait_for(lambda: display.frames[-1] == UNREACHABLE, timeout=4)
+    sim_cluster.nomad.set_outage(False)
+    # Nothing changed in Nomad: a query blocking on the old index would hold this for 300 s.
+    wait_for(lambda: display.frames[-1] == shown and shows_node(recorder)(), timeout=3)
+    agent.stop()
+
+
+def test_stale_after_counts_from_the_first_failure(sim_cluster, recorder):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    display = Frames()
+    settings = settings_for(sim_cluster, stale_after=2.0, **{"nomad.wait": 300.0})
+    agent, _ = start(Agent(settings, display, quiet(recorder)))
+    wait_for(shows_node(recorder))
+    shown = display.frames[-1]
+    time.sleep(2.5)  # longer than stale_after, all in one open blocking query
+    lost = time.monotonic()
+    sim_cluster.nomad.set_outage(True)
+    wait_for(lambda: last_status(recorder).endswith("(showing last data)"))
+    assert display.frames[-1] == shown  # the grace period applies
+    wait_for(lambda: display.frames[-1] == UNREACHABLE, timeout=5)  # by time alone
+    agent.stop()
+    assert time.monotonic() - lost >= 2.0
+    assert not last_status(recorder).endswith("(showing last data)")
+
+
+class Scripted:
+    """A Nomad thread that posts the given events, then stays quiet (healthy) until stopped."""
+
+    def __init__(self, *events):
+        self.events = events
+        self.stop = threading.Event()
+
+    def __call__(self, settings, post):
+        self.post = post
+        return self
+
+    def run(self):
+        for event in self.events:
+            self.post(event)
+        self.stop.wait()
+
+    def healthy(self):
+        return True
+
+
+def snapshot(*allocations):
+    return Snapshot("n1", "pi-01", list(allocations), None, "127.0.0.1:4646", "static", 7)
+
+
+def test_the_last_data_goes_stale_by_time_alone(recorder):
+    running = {"ID": "a1", "CreateIndex": 1, "ClientStatus": "running", "DesiredStatus": "run"}
+    down = Unreachable("Nomad 127.0.0.1:4646: connection refused")
+    watcher = Scripted(Update(snapshot(running)), Problem(down, 30.0))
+    settings = config.override(config.defaults(), {"display": "json", "stale_after": 1.0})
+    display = Frames()
+    agent, _ = start(Agent(settings, display, quiet(recorder), make_watcher=watcher))
+    wait_for(lambda: last_status(recorder).endswith("(showing last data)"))
+    assert display.frames[-1] != UNREACHABLE
+    wait_for(lambda: display.frames[-1] == UNREACHABLE, timeout=3)  # no event, no ping
+    agent.stop()
+    assert last_status(recorder) == f"waiting for Nomad: {down}, retry in 30 s"
+
+
+class FailingFirst:
+    """make_watcher for the Agent: the first call fails, the second returns a watcher
+    whose thread fails (dnspython's ValueError for a host name, as with
+    consul.dns = "localhost:8600"), then real watchers."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, settings, post):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("injected: the watcher cannot be built")
+        watcher = watcher_of(settings, post)
+        if self.calls == 2:
+
+            def address():
+                raise ValueError("'localhost' is not a valid IP address")
+
+            watcher._locator.address = address
+        return watcher
+
+
+def test_a_failing_nomad_thread_is_logged_shown_and_restarted(sim_cluster, recorder, caplog):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    display = Frames()
+    make_watcher = FailingFirst()
+    agent = Agent(settings_for(sim_cluster), display, notifier(recorder), make_watcher=make_watcher)
+    with caplog.at_level(logging.ERROR, logger="blinkt_agent"):
+        start(agent)
+        wait_for(lambda: any("ValueError" in s for s in recorder.statuses()))
+        pings = recorder.count("WATCHDOG=1")
+        wait_for(shows_node(recorder), timeout=5)
+    agent.stop()
+    statuses = recorder.statuses()
+    failed = [s for s in statuses if "internal error in the Nomad thread" in s]
+    assert any("RuntimeError: injected" in s for s in failed)
+    assert any("ValueError: 'localhost' is not a valid IP address" in s for s in failed)
+    assert UNREACHABLE in display.frames  # the unreachable pattern while it failed
+    assert make_watcher.calls == 3
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert {type(r.exc_info[1]) for r in tracebacks} == {RuntimeError, ValueError}
+    assert recorder.count("WATCHDOG=1") > pings  # a restarting thread is not a stuck one
+
+
+def test_an_idle_loop_sleeps(sim_cluster, recorder):
+    waker = CountingWaker()
+    agent, _ = start(Agent(settings_for(sim_cluster), Frames(), quiet(recorder), waker=waker))
+    wait_for(shows_node(recorder, "no allocations"))
+    time.sleep(0.3)
+    before = waker.wakeups
+    time.sleep(2.0)  # the blocking query is open; nothing can change
+    idle = waker.wakeups - before
+    agent.stop()
+    assert idle == 0
+
+
+def test_with_a_watchdog_the_loop_wakes_once_per_ping(sim_cluster, recorder):
+    waker = CountingWaker()
+    agent, _ = start(Agent(settings_for(sim_cluster), Frames(), notifier(recorder), waker=waker))
+    wait_for(shows_node(recorder, "no allocations"))
+    time.sleep(0.3)
+    before, pings = waker.wakeups, recorder.count("WATCHDOG=1")
+    time.sleep(2.0)
+    wakeups, pings = waker.wakeups - before, recorder.count("WATCHDOG=1") - pings
+    agent.stop()
+    assert pings >= 15  # every 0.1 s
+    assert wakeups <= pings + 2
+
+
+def test_a_lingering_failure_drops_out_by_time_alone(sim_cluster, recorder):
+    node = sim_cluster.local_node_id
+    sim_cluster.nomad.add_alloc(node, "web", client_status="running")
+    sim_cluster.nomad.add_alloc(node, "batch", client_status="failed")
+    display = Frames()
+    agent, _ = start(Agent(settings_for(sim_cluster, linger=1.0), display, quiet(recorder)))
+    wait_for(shows_node(recorder, "2 allocations (1 running, 1 failed)"))
+    wait_for(shows_node(recorder, "1 allocation (1 running)"), timeout=3)
+    agent.stop()
+    palette = mapping.Palette.default()
+    assert [(p.r, p.g, p.b) for p in display.frames[-1] if not p.is_off] == [palette.running]
+
+
+def test_signals_wake_the_sleeping_loop(sim_cluster, recorder, caplog):
+    settings = settings_for(sim_cluster, **{"nomad.wait": 300.0})  # no answer wakes the loop
+    reloaded = config.override(settings, {"mode": "memory"})
+    agent = Agent(settings, Frames(), quiet(recorder), load_settings=lambda: reloaded)
+    previous = signal.getsignal(signal.SIGTERM)
+    returned, late = threading.Event(), []
+
+    def send_signals():
+        try:
+            wait_for(shows_node(recorder, "no allocations"))
+            time.sleep(0.3)  # asleep: no watchdog, nothing ages
+            os.kill(os.getpid(), signal.SIGHUP)
+            wait_for(lambda: "memory" in last_status(recorder))
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            if not returned.wait(5):
+                late.append(True)
+                agent.stop()  # the signals did not wake the loop: end the test, which fails
+
+    threading.Thread(target=send_signals, daemon=True).start()
+    with caplog.at_level(logging.INFO, logger="blinkt_agent"), signals_for(agent):
+        agent.run()  # in the main thread, where Python runs signal handlers
+    returned.set()
+    assert not late
+    assert "SIGTERM: clearing the LEDs and stopping" in caplog.text
+    assert recorder.messages.count("READY=1") == 2 and "RELOADING=1" in recorder.messages
+    assert signal.getsignal(signal.SIGTERM) is previous

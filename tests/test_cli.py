@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from blinkt_agent.sim import SimNomad
+from tests.screen import DARK_ROW, Tmux, blinkt_agent_argv, led_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 GPIO_DOUBLE = ROOT / "tests" / "gpio_double"
@@ -113,7 +114,7 @@ def test_run_notifies_ready_status_and_watchdog_then_sigterm_leaves_leds_dark(
     assert proc.returncode == 0, stderr
     state, lit = leds(tmp_path)
     assert lit == [] and state["cleaned_up"] is True
-    assert "via 127.0.0.1:" in status
+    assert status.endswith(f"via {sim_cluster.agent('pi-01').address}")  # its own client
     notify.drain()
     assert "STOPPING=1" in notify.messages
 
@@ -193,7 +194,8 @@ def test_once_prints_a_summary_and_lights_the_leds(tmp_path, sim_cluster):
     config = write_config(tmp_path, sim_cluster)
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("node pi-01: 1 allocation (1 pending) via 127.0.0.1:")
+    own = sim_cluster.agent("pi-01").address
+    assert result.stdout.startswith(f"node pi-01: 1 allocation (1 pending) via {own}")
     assert len(leds(tmp_path)[1]) == 1
 
 
@@ -202,8 +204,12 @@ def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
     config = write_config(tmp_path, sim_cluster)
     result = blinkt_agent("--config", str(config), "once", env=agent_env(tmp_path))
     assert result.returncode == 69
-    assert "connection refused" in result.stderr
-    assert result.stdout.startswith("waiting for Nomad")
+    # One line, saying what was found (not "waiting", which is the service's STATUS).
+    assert result.stderr.startswith("ERROR Nomad unreachable: Nomad 127.0.")
+    assert result.stderr.endswith(": connection refused\n") and result.stderr.count("\n") == 1
+    assert result.stdout == ""
+    state, lit = leds(tmp_path)
+    assert len(lit) == 4 and not state["cleaned_up"]  # the amber pattern stays shown
 
 
 def test_once_exits_69_when_consul_dns_has_no_nomad(tmp_path, sim_cluster):
@@ -251,13 +257,174 @@ def test_missing_gpio_library_exits_74_with_what_to_install(tmp_path):
     assert len(lines) == 1 and "python3-rpi-lgpio" in lines[0]
 
 
-def test_json_display_prints_exactly_the_documented_shape(tmp_path, sim_cluster):
+def test_once_json_prints_exactly_one_object_of_the_documented_shape(tmp_path, sim_cluster):
     sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
     config = write_config(tmp_path, sim_cluster)
     result = blinkt_agent(
         "--config", str(config), "--display", "json", "once", env=agent_env(tmp_path)
     )
-    frame = json.loads(result.stdout.splitlines()[0])
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1  # no dark frame after it
+    assert result.stderr.startswith("node pi-01: 1 allocation (1 running) via 127.0.")
+    frame = json.loads(result.stdout)
     assert list(frame) == ["pixels"] and len(frame["pixels"]) == 8
     assert all(set(p) == {"r", "g", "b", "brightness"} for p in frame["pixels"])
     assert frame["pixels"][0]["brightness"] == 0.2 and frame["pixels"][1]["brightness"] == 0.0
+
+
+def test_once_terminal_prints_one_line_with_the_leds_and_the_summary(tmp_path, sim_cluster):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    config = write_config(tmp_path, sim_cluster)
+    args = ("--config", str(config), "--display", "terminal", "once")
+    result = blinkt_agent(*args, env=agent_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and result.stderr == ""
+    assert result.stdout.startswith("00ff00@0.20" + " off" * 7 + "  node pi-01: 1 allocation")
+
+
+def test_once_on_a_terminal_leaves_one_row_and_no_dark_frame(tmp_path, sim_cluster):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    config = write_config(tmp_path, sim_cluster)
+    argv = blinkt_agent_argv("--config", str(config), "--display", "terminal", "once")
+    tmux = Tmux(argv, columns=60, env=agent_env(tmp_path, NO_COLOR="1"))
+    try:
+        assert tmux.exit_status() == 0
+        rows = tmux.rows(joined=True)
+    finally:
+        tmux.kill()
+    assert len(rows) == 1, rows
+    # The last line keeps the whole summary (nothing redraws it, so it may wrap).
+    assert rows[0].startswith("G " + " ".join(["\u00b7"] * 7) + "  node pi-01: 1 allocation")
+    assert "via 127.0." in rows[0]
+
+
+def test_once_checks_the_display_before_asking_the_network(tmp_path):
+    # A DNS server that never answers: if once asked it first, a query would arrive.
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.0.0.1", 0))
+    dns.setblocking(False)
+    try:
+        address = f"127.0.0.1:{dns.getsockname()[1]}"
+        result = blinkt_agent("--consul-dns", address, "once", env=agent_env(tmp_path, gpio=False))
+        assert result.returncode == 74
+        assert result.stderr.count("\n") == 1 and "RPi.GPIO not found" in result.stderr
+        with pytest.raises(BlockingIOError):
+            dns.recv(512)
+    finally:
+        dns.close()
+
+
+# --- hostile input, in-process: one line on stderr and a documented exit code ---
+
+
+@pytest.fixture
+def main(monkeypatch, capsys, tmp_path):
+    """cli.main() in this process: (exit code, stdout, stderr lines) for argv and environ."""
+    from blinkt_agent import cli, config
+
+    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+
+    def run(*argv, **environ):
+        for name in list(os.environ):
+            if name.startswith(("NOMAD_", "BLINKT_")):
+                monkeypatch.delenv(name)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err.splitlines()
+
+    return run
+
+
+@pytest.mark.parametrize("speed", ["0", "-1", "-0.0", "nan", "inf", "fast", "1e9"])
+def test_demo_speed_must_be_above_zero(main, speed):
+    code, out, err = main("demo", "--speed", speed)
+    assert code == 2 and out == ""
+    assert len(err) == 1 and "argument --speed: must be a number above 0, up to 1000" in err[0]
+
+
+@pytest.mark.parametrize("duration", ["-1", "nan", "soon"])
+def test_demo_duration_must_be_seconds(main, duration):
+    code, _, err = main("demo", "--duration", duration)
+    assert (
+        code == 2 and len(err) == 1 and "argument --duration: must be a number of seconds" in err[0]
+    )
+
+
+@pytest.mark.parametrize(
+    "flag", ["--config=x.toml", "--nomad-addr=http://n:4646", "--consul-dns=n"]
+)
+def test_demo_refuses_what_would_point_it_elsewhere(main, flag):
+    code, _, err = main("demo", flag)
+    assert code == 2 and len(err) == 1
+    assert f"demo: {flag.split('=')[0]} cannot be used: the demo runs its own" in err[0]
+
+
+def test_demo_refuses_a_bad_mode_before_it_starts(main):
+    code, out, err = main("demo", "--mode", "rainbow")
+    assert code == 78 and out == ""
+    assert err == ["ERROR mode (from --mode): must be one of allocations, cpu, memory, disk, "
+                   "network, got 'rainbow'"]  # fmt: skip
+
+
+def test_config_file_that_is_not_utf8_exits_78(main, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"node = '\xe9t\xe9'\n")
+    code, _, err = main("--config", str(path), "run")
+    assert code == 78 and err == [f"ERROR config: {path} is not UTF-8 text (byte 9 is 0xe9)"]
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [("http://nomad.lan:65536", "port must be 1..65535"), ("http://:4646", "has no host")],
+)
+def test_nomad_addr_from_the_environment_exits_78_at_load(main, address, problem):
+    code, _, err = main("once", NOMAD_ADDR=address)
+    assert code == 78 and len(err) == 1
+    assert err[0].startswith(f"ERROR nomad.address (from NOMAD_ADDR): {problem}")
+
+
+def test_nomad_addr_flag_is_named_as_typed(main):
+    code, _, err = main("run", "--nomad-addr", "http://nomad.lan:99999")
+    assert code == 78 and err[0].startswith("ERROR nomad.address (from --nomad-addr): port must")
+
+
+def test_no_command_is_one_line_naming_the_commands(main):
+    code, out, err = main()
+    assert code == 2 and out == ""
+    assert err == ["blinkt-agent: a command is needed: run, once, clear, demo "
+                   "(see blinkt-agent --help)"]  # fmt: skip
+
+
+def test_usage_errors_are_one_line_even_with_a_line_break_in_the_argument(main):
+    code, _, err = main("run", "two\nlines")
+    assert code == 2 and len(err) == 1 and "unrecognized arguments: two\\nlines" in err[0]
+
+
+def test_help_and_version_exit_0(main):
+    assert main("--help")[:2][0] == 0
+    code, out, err = main("--version")
+    assert code == 0 and out.startswith("blinkt-agent ") and err == []
+
+
+def test_run_on_a_terminal_logs_above_one_led_row(tmp_path, sim_cluster):
+    config = write_config(tmp_path, sim_cluster)
+    argv = blinkt_agent_argv("--config", str(config), "--display", "terminal", "run")
+    tmux = Tmux(argv, columns=60, env=agent_env(tmp_path))
+    try:
+        tmux.wait_for(lambda rows: "INFO node pi-01: no allocations" in "\n".join(rows))
+        sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+        rows = tmux.wait_for(lambda rows: "INFO node pi-01: 1 allocation" in "\n".join(rows))
+        rows = tmux.wait_for(lambda rows: rows[-1].startswith("\u25cf \u00b7"))
+        tmux.keys("C-c")
+        status = tmux.exit_status()
+        final = tmux.rows(joined=True)
+    finally:
+        tmux.kill()
+    logs = [row for row in rows if row.startswith("INFO ")]
+    assert len(logs) >= 3  # starting, no allocations, 1 allocation: each a line of its own
+    assert led_rows(rows) == [rows[-1]]  # one LED row, below the log lines
+    assert status == 0
+    assert final[-2].startswith("INFO SIGINT: clearing the LEDs")
+    assert final[-1] == DARK_ROW and led_rows(final) == [DARK_ROW]

@@ -148,3 +148,106 @@ def test_any_value_for_any_key_loads_or_fails_with_one_line_naming_it(key, value
         assert str(err).startswith((key, "config:", "blinkt.clock_pin", "nomad.address"))
     else:
         assert settings[key] == value or settings[key] == float(value)
+
+
+# --- hostile input: always a ConfigError (exit 78), one line, naming what is wrong ---
+
+
+def test_a_file_that_is_not_utf8_names_the_first_bad_byte(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'mode = "\xffcpu"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml is not UTF-8 text \(byte 9 is 0xff\)$"):
+        config.load(path, environ={})
+
+
+def test_a_huge_file_is_refused_before_it_is_read_whole(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"#" * (config.MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError, match="is larger than 1048576 bytes"):
+        config.load(path, environ={})
+
+
+@pytest.mark.parametrize("path", ["/", "bad\x00path", "two\nlines"])
+def test_unreadable_paths_are_one_line(path):
+    with pytest.raises(ConfigError, match=r"^config: ") as info:
+        config.load(path, environ={})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("http://nomad.lan:99999", "port must be 1..65535"),
+        ("http://nomad.lan:0", "port must be 1..65535"),
+        ("http://nomad.lan:http", "port must be a number 1..65535, not 'http'"),
+        ("http://:4646", "has no host"),
+        ("http://", "has no host"),
+        ("ftp://nomad.lan", "scheme must be http or https, not 'ftp'"),
+        ("http://nomad.lan/v1", "must look like http://HOST:PORT"),
+        ("http://user@nomad.lan", "must look like http://HOST:PORT"),
+        ("http://[fe80::zz]:4646", "must look like http://HOST:PORT"),
+        ("http://nomad lan:4646", "must look like http://HOST:PORT"),
+        ("http://a..b:4646", "host 'a..b' is not a host name or address"),
+    ],
+)
+def test_bad_nomad_addr_is_refused_at_load(tmp_path, address, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load(tmp_path, environ={"NOMAD_ADDR": address})
+    assert str(info.value).startswith("nomad.address (from NOMAD_ADDR): ")
+
+
+@pytest.mark.parametrize(
+    "address", ["http://10.0.0.9:4646", "10.0.0.9:4646", "https://nomad.lan/", "[::1]:4646",
+                "http://[fe80::1%eth0]:4646", "nomad-01"],
+)  # fmt: skip
+def test_good_nomad_addresses_load(tmp_path, address):
+    assert load(tmp_path, environ={"NOMAD_ADDR": address})["nomad.address"] == address
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        ({"nomad.address": "http://x:99999"}, "nomad.address (from --nomad-addr): "),
+        ({"consul.dns": "127.0.0.1:0"}, "consul.dns (from --consul-dns): "),
+        ({"brightness": "x"}, "brightness (from --brightness): "),
+    ],
+)
+def test_errors_name_the_flag_as_it_is_typed(tmp_path, flags, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load(tmp_path, flags=flags)
+
+
+def test_every_flag_sets_a_key_of_the_schema():
+    assert set(config.FLAGS.values()) <= {key.dotted for key in config.SCHEMA}
+
+
+def test_a_token_that_cannot_be_an_http_header_is_refused_without_showing_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"^nomad\.token \(from NOMAD_TOKEN\): .*ASCII") as info:
+        load(tmp_path, environ={"NOMAD_TOKEN": "s3cr3t tok\u00e9n"})
+    assert "s3cr3t" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\n", b"two\nlines\n", b"with space\n"])
+def test_a_token_file_holding_no_token_is_a_config_error(tmp_path, content):
+    token_file = tmp_path / "token"
+    token_file.write_bytes(content)
+    settings = load(tmp_path, f'[nomad]\ntoken_file = "{token_file}"\n')
+    with pytest.raises(ConfigError, match=r"^nomad\.token_file: ") as info:
+        settings.token()
+    assert "\n" not in str(info.value) and "lines" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"brightness = {10**400}\n", "brightness: must be a number"),
+        ('"a\\nb" = 1\n', "'a\\nb': unknown setting"),
+        ("linger = nan\n", "linger: must be between 0 and 86400"),
+        ("mode = 1979-05-27\n", "mode: expected a string"),
+        ("[[nomad]]\n", "nomad: must be a [nomad] table"),
+    ],
+)
+def test_odd_toml_values_are_one_line_errors(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load(tmp_path, text)
+    assert "\n" not in str(info.value)

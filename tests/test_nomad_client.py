@@ -1,19 +1,29 @@
 """The Nomad client against the simulated Nomad HTTP API on loopback."""
 
+import re
 import socket
+import threading
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from blinkt_agent.nomad import (
+    ACL_POLICY,
     AccessDenied,
     BadResponse,
     NomadClient,
     NotFound,
     ServerError,
     Unreachable,
+    hidden_allocations,
 )
 from blinkt_agent.sim.nomad import SimNomad
+from blinkt_agent.sim.nomad.acl import parse_policy
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ALL = {"agent:read", "node:read", "namespace:read-job"}
 
@@ -64,15 +74,13 @@ def test_first_allocations_query_does_not_block(nomad, client):
 def test_blocking_query_returns_when_something_changes(nomad, client):
     node = nomad.local_node_id
     _, index = client.node_allocations(node, 0, wait=5)
-    import threading
-
     threading.Timer(0.3, lambda: nomad.add_alloc(node, "late")).start()
     started = time.monotonic()
     allocations, new_index = client.node_allocations(node, index, wait=5)
     assert 0.2 < time.monotonic() - started < 3
     assert new_index > index
     assert [a["JobID"] for a in allocations] == ["late"]
-    _, _, query, _ = nomad.request_log[-1]
+    query = nomad.request_log[-1].query
     assert query["index"] == str(index) and query["wait"] == "5000ms"
 
 
@@ -96,21 +104,126 @@ def test_token_is_sent_as_x_nomad_token(nomad):
 
 
 @pytest.mark.parametrize(
-    ("capabilities", "call", "needed"),
+    ("capabilities", "call", "needed", "rule"),
     [
-        ({"node:read"}, "local_node_id", "agent:read"),
-        ({"agent:read"}, "node", "node:read"),
+        ({"node:read"}, "local_node_id", "agent:read", 'agent { policy = "read" }'),
+        ({"agent:read"}, "node", "node:read", 'node { policy = "read" }'),
+        ({"agent:read"}, "allocations", "node:read", 'node { policy = "read" }'),
     ],
 )
-def test_403_names_the_missing_capability_and_never_the_token(capabilities, call, needed):
+def test_403_quotes_nomad_and_names_the_missing_rule_but_never_the_token(
+    capabilities, call, needed, rule
+):
     with SimNomad(acl_tokens={"t0k3n-value": capabilities}) as sim:
         node = sim.add_node("pi-01")
         client = NomadClient(sim.url, token="t0k3n-value")
         with pytest.raises(AccessDenied) as info:
-            client.local_node_id() if call == "local_node_id" else client.node(node)
-    assert needed in str(info.value)
-    assert "t0k3n-value" not in str(info.value)
+            if call == "local_node_id":
+                client.local_node_id()
+            elif call == "node":
+                client.node(node)
+            else:
+                client.node_allocations(node, 0, 1)
+    message = str(info.value)
+    assert '403 "Permission denied"' in message
+    assert f"needs {needed}: {rule}" in message
+    assert " ".join(ACL_POLICY.split()) in message  # the whole policy, ready to paste
+    assert "\n" not in message and "t0k3n-value" not in message
     assert info.value.exit_code == 77
+
+
+def test_403_token_not_found_says_the_token_is_unknown():
+    with SimNomad(acl_tokens={}) as sim:
+        sim.store.acl.legacy_token_not_found = True
+        sim.add_node("pi-01")
+        with pytest.raises(AccessDenied, match=r'403 "ACL token not found".*does not know'):
+            NomadClient(sim.url, token="00000000-0000-0000-0000-000000000000").local_node_id()
+
+
+def test_the_documented_policy_is_valid_and_enough():
+    policy = parse_policy(ACL_POLICY)
+    assert (policy.agent, policy.node) == ("read", "read")
+    assert policy.namespaces == [("*", frozenset({"read-job"}))]
+    with SimNomad(acl_tokens={"tok": ACL_POLICY}) as sim:
+        node = sim.add_node("pi-01")
+        sim.add_alloc(node, "a", namespace="default")
+        sim.add_alloc(node, "b", namespace="team-b")
+        client = NomadClient(sim.url, token="tok")
+        assert client.local_node_id() == node
+        allocations, _ = client.node_allocations(node, 0, 1)
+        assert len(allocations) == 2 and client.node(node)["ID"] == node
+
+
+def commented_block(text):
+    """The HCL between the policy markers of a config file, with its comment marks removed."""
+    match = re.search(r"# BEGIN blinkt-agent ACL policy\n(.*?)# END blinkt-agent ACL", text, re.S)
+    assert match, "no ACL policy block"
+    return "".join(re.sub(r"^#( |$)", "", line) for line in match[1].splitlines(True))
+
+
+@pytest.mark.parametrize("path", ["etc/config.toml", "roles/blinkt_agent/defaults/main.yml"])
+def test_config_and_role_quote_the_policy_exactly(path):
+    assert commented_block((ROOT / path).read_text()) == ACL_POLICY
+
+
+# -- allocations hidden by the token (read-job) -----------------------------------------
+
+
+def test_hidden_allocations_are_told_by_the_own_clients_count():
+    tokens = {"weak": {"agent:read", "node:read", "namespace:default:read-job"}}
+    with SimNomad(acl_tokens=tokens) as sim:
+        node = sim.add_node("pi-01", port=0)
+        sim.add_alloc(node, "web", client_status="running")
+        sim.add_alloc(node, "db", client_status="running", namespace="team-b")
+        client = NomadClient(sim.agent_for(node).url, token="weak")
+        allocations, _ = client.node_allocations(node, 0, 1)
+        assert [a["JobID"] for a in allocations] == ["web"]
+        assert hidden_allocations(client.agent_self(), node, allocations) == 1
+
+
+def test_hidden_allocations_is_zero_for_another_nodes_agent_or_a_full_answer():
+    with SimNomad() as sim:
+        mine = sim.add_node("pi-01", port=0)
+        other = sim.add_node("pi-02", port=0)
+        sim.add_alloc(mine, "web")
+        client = NomadClient(sim.agent_for(other).url)
+        allocations, _ = client.node_allocations(mine, 0, 1)
+        assert hidden_allocations(client.agent_self(), mine, allocations) == 0
+        own = NomadClient(sim.agent_for(mine).url)
+        assert hidden_allocations(own.agent_self(), mine, allocations) == 0
+
+
+def self_doc(node_id, count):
+    return {"stats": {"client": {"node_id": node_id, "num_allocations": count}}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "allocations", "hidden"),
+    [
+        (self_doc("n1", "3"), [{}, {}], 1),
+        (self_doc("n1", "1"), [{}, {}], 0),  # the client dropped a stopped one already
+        (self_doc("n2", "5"), [], 0),  # another node's client
+        (self_doc("n1", "x"), [], 0),
+        (self_doc("n1", None), [], 0),
+        (self_doc("n1", True), [], 0),
+        ({}, [], 0),
+        (None, None, 0),
+    ],
+)
+def test_hidden_allocations_cases(doc, allocations, hidden):
+    assert hidden_allocations(doc, "n1", allocations) == hidden
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(json_values, st.text(max_size=5), json_values)
+def test_hidden_allocations_never_raises_on_any_json(doc, node_id, allocations):
+    assert hidden_allocations(doc, node_id, allocations) >= 0
 
 
 def test_unknown_node_is_not_found(client):
@@ -155,3 +268,22 @@ def test_hung_response_hits_the_read_timeout(nomad):
 def test_tls_to_a_plain_http_server_fails_cleanly(nomad):
     with pytest.raises(Unreachable, match="TLS error"):
         NomadClient(f"https://{nomad.address}").local_node_id()
+
+
+# -- nomad.wait: no longer than Nomad blocks -------------------------------------------
+
+
+def test_nomad_wait_is_capped_at_nomads_maximum_everywhere():
+    from blinkt_agent import config
+    from blinkt_agent.errors import ConfigError
+    from blinkt_agent.nomad import NOMAD_MAX_WAIT
+    from blinkt_agent.sim.nomad.api import MAX_BLOCKING_S
+
+    assert NOMAD_MAX_WAIT == MAX_BLOCKING_S == 300
+    assert config.override(config.defaults(), {"nomad.wait": 300.0})["nomad.wait"] == 300
+    with pytest.raises(ConfigError, match=r"nomad.wait .*between 1 and 300"):
+        config.override(config.defaults(), {"nomad.wait": 301.0})
+    validate = (ROOT / "roles/blinkt_agent/tasks/validate.yml").read_text()
+    assert "1 <= blinkt_agent_nomad_wait | float <= 300 }}" in validate
+    assert "(1..300" in (ROOT / "roles/blinkt_agent/meta/argument_specs.yml").read_text()
+    assert "#wait = 300" in (ROOT / "etc/config.toml").read_text()

@@ -1,8 +1,8 @@
-"""Nomad's own documented sample responses go through our parsing without surprises.
+"""Nomad's documented response shapes go through our parsing without surprises.
 
-The samples live beside the checkout in ../shared/reference/nomad-api (copied from
-Nomad's API docs); they are reference data, not fixtures, so this test only runs
-where that folder exists.
+The fixtures in tests/fixtures/nomad_api are our own, written in the shapes of
+Nomad's API documentation and its api/ types (see the README there); they
+always run, with nothing read from outside the repository.
 """
 
 import json
@@ -14,48 +14,111 @@ from blinkt_agent import mapping
 from blinkt_agent.frame import NUM_PIXELS
 from blinkt_agent.outside import dig
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nomad-api"
-
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} is not here")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad_api"
+NS = 1_000_000_000
+PALETTE = mapping.Palette.default()
 
 
 def sample(name):
-    return json.loads((SAMPLES / name).read_text())
+    return json.loads((FIXTURES / name).read_text())
 
 
-def test_agent_self_sample_has_the_local_node_id_where_we_read_it():
-    assert dig(sample("agent_self.json"), "stats", "client", "node_id")
+def colours(frame):
+    return [(p.r, p.g, p.b) if not p.is_off else None for p in frame]
 
 
-def test_node_allocations_sample_maps_to_one_running_led():
-    allocations = sample("node_allocations.json")
-    frame = mapping.allocations_frame(allocations, 0, mapping.Palette.default(), 300, 0.5)
-    assert len(frame) == NUM_PIXELS
-    assert (frame[0].r, frame[0].g, frame[0].b) == mapping.Palette.default().running
-    assert mapping.summarize(allocations, 0, 300)["running"] == 1
+def test_every_fixture_is_listed_in_the_readme():
+    readme = (FIXTURES / "README.md").read_text()
+    files = sorted(p.name for p in FIXTURES.glob("*.json"))
+    assert len(files) == 8
+    for name in files:
+        assert f"`{name}`" in readme
 
 
-def test_node_sample_and_old_resources_shape_give_a_cpu_share():
-    node = sample("node_read.json")
-    used, capacity = mapping.resource_usage(node, sample("node_allocations.json"), "cpu")
-    assert capacity == node["NodeResources"]["Cpu"]["CpuShares"]
-    assert used == 100  # Resources.CPU of the one running allocation
+def test_agent_self_of_a_client_has_the_local_node_id_where_we_read_it():
+    self_ = sample("agent_self_client.json")
+    node_id = dig(self_, "stats", "client", "node_id")
+    assert node_id == sample("node_read.json")["ID"]
+    assert self_["member"]["Name"] == ""  # no server: the zero serf member
 
 
-def test_allocated_resources_shape_counts_only_live_allocations():
-    stubs = sample("allocations_list_resources.json")
-    live = [a for a in stubs if a["ClientStatus"] in ("pending", "running")]
-    used, _ = mapping.resource_usage(
-        {"NodeResources": {"Memory": {"MemoryMB": 8192}}}, stubs, "memory"
-    )
-    expected = sum(
-        task["Memory"]["MemoryMB"]
-        for a in live
-        for task in a["AllocatedResources"]["Tasks"].values()
-    )
-    assert used == expected > 0
+def test_agent_self_of_a_server_has_no_client_node():
+    """Such a Pi's agent looks its own node up by name instead (GET /v1/nodes?filter=)."""
+    assert dig(sample("agent_self_server.json"), "stats", "client", "node_id") is None
 
 
-def test_nodes_list_sample_is_a_list_of_stubs_with_name_and_id():
+def test_nodes_list_is_a_list_of_stubs_with_name_and_id():
     stubs = sample("nodes_list.json")
     assert all(isinstance(n["ID"], str) and isinstance(n["Name"], str) for n in stubs)
+    assert "NodeResources" not in stubs[0]  # only with ?resources=true
+
+
+def _now_after_failure(allocations, seconds):
+    failed = next(a for a in allocations if a["ClientStatus"] == "failed")
+    return failed["ModifyTime"] + seconds * NS
+
+
+def test_node_allocations_map_to_one_led_each_oldest_first():
+    allocations = sample("node_allocations.json")
+    now = _now_after_failure(allocations, 10)
+    frame = mapping.allocations_frame(allocations, now, PALETTE, 300, 0.5)
+    assert len(frame) == NUM_PIXELS
+    # By CreateIndex: metrics (lost), web, api, cache (stopping), web (pending), report
+    # (failed); backup is complete and not shown.
+    assert colours(frame) == [
+        PALETTE.lost,
+        PALETTE.running,
+        PALETTE.running,
+        PALETTE.stopping,
+        PALETTE.pending,
+        PALETTE.failed,
+        None,
+        None,
+    ]
+    assert mapping.summarize(allocations, now, 300) == {
+        "pending": 1,
+        "running": 2,
+        "stopping": 1,
+        "failed": 1,
+        "lost": 1,
+        "unknown": 0,
+    }
+
+
+def test_failed_and_lost_allocations_drop_after_linger_by_modify_time():
+    allocations = sample("node_allocations.json")
+    now = _now_after_failure(allocations, 10)  # the lost one ended 65 s before
+    assert mapping.summarize(allocations, now, 30)["lost"] == 0
+    assert mapping.summarize(allocations, now, 30)["failed"] == 1
+    assert mapping.summarize(allocations, now + 30 * NS, 30)["failed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("resource", "used", "capacity"),
+    [
+        # Live allocations (running, pending, stopping): web, api, cache, web.
+        ("cpu", 500 + 300 + 200 + 500, 7200 - 400),
+        ("memory", 256 + 128 + 512 + 256, 7812 - 512),
+        ("disk", 4 * 300, 51200 - 1024),
+        # eth0 is listed for IPv4 and IPv6: one device, 1000 MBits.
+        ("network", 10 + 10, 1000),
+    ],
+)
+def test_allocated_resources_against_node_resources_minus_reserved(resource, used, capacity):
+    node, allocations = sample("node_read.json"), sample("node_allocations.json")
+    assert mapping.resource_usage(node, allocations, resource) == (used, capacity)
+
+
+def test_allocation_list_stubs_with_resources_count_only_live_allocations():
+    stubs = sample("allocations_list_resources.json")
+    assert mapping.resource_usage(sample("node_read.json"), stubs, "memory") == (1152, 7300)
+
+
+def test_nomad_0_8_shapes_node_resources_and_allocation_resources():
+    node, allocations = sample("node_read_legacy.json"), sample("node_allocations_legacy.json")
+    assert "NodeResources" not in node and "AllocatedResources" not in allocations[0]
+    assert mapping.resource_usage(node, allocations, "cpu") == (500, 4800 - 200)
+    assert mapping.resource_usage(node, allocations, "memory") == (256, 3906 - 256)
+    assert mapping.resource_usage(node, allocations, "network") == (10, 1000)
+    frame = mapping.allocations_frame(allocations, 0, PALETTE, 300, 0.5)
+    assert colours(frame)[:2] == [PALETTE.running, None]

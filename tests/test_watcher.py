@@ -177,9 +177,9 @@ def test_named_node_that_does_not_exist_yet_is_found_once_it_registers(sim_nomad
 def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster, events):
     dns = sim_cluster.dns
     with socket.socket() as s:  # pi-01's own Nomad client is down: nothing listens there
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.1.1", 0))  # pi-01's own address, apart from pi-02's client
         dead = s.getsockname()[1]
-    dns.register("nomad-client", "pi-01", "127.0.0.1", dead)
+    dns.register("nomad-client", "pi-01", "127.0.1.1", dead)
     host, port = dns.address.split(":")
     locator = NomadLocator(SrvQuery(host, int(port), timeout=0.5), None, own_node="pi-01")
     watcher = start(locator, events)
@@ -188,7 +188,7 @@ def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster,
     watcher.stop.set()
     assert isinstance(problem.error, Unreachable) and problem.retry_in == 0
     assert snapshot.node_name == "pi-01"  # pi-02's client answered, about our node
-    assert snapshot.address == sim_cluster.nomad.address and snapshot.via == "consul"
+    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == "consul"
 
 
 def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
@@ -212,3 +212,59 @@ def test_a_long_blocking_query_stays_healthy(sim_nomad, events):
     time.sleep(1.5)  # inside the blocking query
     assert watcher.healthy()
     watcher.stop.set()
+
+
+def test_after_an_outage_the_first_answer_comes_at_once_even_with_a_long_wait(sim_nomad, events):
+    node = sim_nomad.add_node("pi-01")
+    sim_nomad.add_alloc(node, "web")
+    watcher = start(static(sim_nomad), events, wait=300)  # the default: far above stale_after
+    before = next_of(events, Update).snapshot
+    sim_nomad.set_outage(True)
+    next_of(events, Problem)
+    sent = len(sim_nomad.request_log)
+    sim_nomad.set_outage(False)
+    after = next_of(events, Update, timeout=2.0).snapshot  # Fast backoff: retries within 0.2 s
+    watcher.stop.set()
+    assert after.index == before.index  # nothing changed, yet the answer did not block
+    first = next(r for r in sim_nomad.request_log[sent:] if r.path.endswith("/allocations"))
+    assert "index" not in first.query
+
+
+def test_after_the_catch_up_answer_it_blocks_again(sim_nomad, events):
+    node = sim_nomad.add_node("pi-01")
+    watcher = start(static(sim_nomad), events, wait=300)
+    first = next_of(events, Update).snapshot
+    while not any("index" in r.query for r in sim_nomad.request_log):
+        time.sleep(0.01)
+    sim_nomad.fail_next(500)  # for the request after the one now blocking
+    sim_nomad.add_alloc(node, "web")  # wakes the open blocking query
+    changed = next_of(events, Update).snapshot
+    next_of(events, Problem)  # the next blocking query got the 500
+    caught_up = next_of(events, Update, timeout=2.0).snapshot
+    time.sleep(1.5)  # blocking again: no new request, no busy loop
+    watcher.stop.set()
+    assert caught_up.index == changed.index > first.index
+    queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
+    index = str(changed.index)
+    assert [q.get("index") for q in queries] == [None, str(first.index), index, None, index]
+
+
+def test_a_client_matched_by_address_is_verified_through_nomad(events):
+    """Every client agent on one address: discovery cannot tell them apart, and calls
+    each one this Pi's own. The watcher asks the client which node it is and, when it
+    is another Pi's, looks its own node up by name: pi-01 in every run."""
+    from blinkt_agent.sim import SimCluster
+
+    with SimCluster(nodes=("pi-01", "pi-02", "pi-03")) as cluster:
+        query = SrvQuery(dns_host=cluster.dns.host, dns_port=cluster.dns.port)
+        shown = set()
+        for _ in range(12):
+            got: list = []
+            locator = NomadLocator(query, None, own_node="pi-01")
+            watcher = Watcher(
+                WatchOptions(own_node="pi-01"), locator, NomadClient, got.append, backoff=Fast()
+            )
+            watcher.check()
+            assert isinstance(got[0], Update), got
+            shown.add(got[0].snapshot.node_name)
+    assert shown == {"pi-01"}

@@ -1,84 +1,399 @@
-"""The 8 LEDs drawn in a terminal, for the demo and for machines without a Blinkt!."""
+"""The 8 LEDs drawn in a terminal, for the demo and for machines without a Blinkt!.
+
+On a terminal that takes cursor control there is exactly one LED row, redrawn in
+place: the cursor rests at the start of that row, and every redraw erases from
+there to the end of the screen, so a row that the terminal re-wrapped after a
+resize is erased whole. The status text beside the LEDs is cut to the terminal's
+width, which is read again at every draw and on SIGWINCH. Lines that scroll
+away (the demo's story, log lines) are written above the row.
+
+Without cursor control (TERM=dumb) every change is a plain line; without a
+terminal at all (a pipe, a file) it is a plain line in hex for scripts. NO_COLOR
+(https://no-color.org) and TERM=dumb draw each LED as the letter of its colour.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
+import os
+import signal
 import sys
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
+from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, Frame, Pixel
 
-LIT, UNLIT = "\u25cf", "\u00b7"  # ● and ·
+LIT, UNLIT, ELLIPSIS = "\u25cf", "\u00b7", "\u2026"  # ● · …
+ASCII_LIT, ASCII_UNLIT, ASCII_ELLIPSIS = "o", ".", "..."
 # Terminal colours cannot dim like an LED; keep dim LEDs visible but darker.
 MIN_SHADE = 0.35
-CLEAR_LINE = "\r\x1b[2K"
-RESET = "\x1b[0m"
+UNLIT_RGB = (80, 80, 80)
+ERASE_DOWN = "\x1b[J"  # from the cursor to the end of the screen
+RESET = "\x1b[39m"  # default foreground
+DEFAULT_COLUMNS = 80
+# A part-lit LED (the end of a resource bar) is drawn as a lower-case letter.
+DIM_SHARE = 0.75
+
+# Names (and letters) for what a person sees; the nearest one names an LED's colour.
+NAMED_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
+    ("red", (255, 0, 0)),
+    ("amber", (255, 100, 0)),
+    ("yellow", (255, 255, 0)),
+    ("green", (0, 255, 0)),
+    ("cyan", (0, 255, 255)),
+    ("blue", (0, 0, 255)),
+    ("magenta", (255, 0, 255)),
+    ("white", (255, 255, 255)),
+)
+
+RGB = tuple[int, int, int]
+Segment = tuple[RGB | None, str]  # text, drawn in that colour (None: the default colour)
 
 
-def render_tty(frame: Frame) -> str:
-    """The LEDs as coloured dots (24-bit ANSI), unlit LEDs as grey dots."""
-    return " ".join(_dot(pixel) for pixel in frame) + RESET
+@functools.lru_cache(maxsize=512)  # a display shows few distinct colours, again and again
+def colour_name(rgb: RGB) -> str:
+    """The nearest of NAMED_COLOURS, whatever the intensity ((0, 60, 0) is green)."""
+    peak = max(rgb)
+    if peak == 0:
+        return "off"
+    scaled = [c * 255 / peak for c in rgb]
+    return min(
+        NAMED_COLOURS,
+        key=lambda named: sum((a - b) ** 2 for a, b in zip(scaled, named[1], strict=True)),
+    )[0]
+
+
+def colour_letter(rgb: RGB) -> str:
+    """R, A, Y, G, C, B, M or W: the first letter of colour_name()."""
+    return colour_name(rgb)[0].upper()
 
 
 def render_plain(frame: Frame) -> str:
-    """The LEDs as text without escapes: rrggbb@brightness, or "off"."""
+    """The LEDs as text without escapes: rrggbb@brightness, or "off" (for scripts)."""
     return " ".join(
         "off" if pixel.is_off else f"{pixel.r:02x}{pixel.g:02x}{pixel.b:02x}@{pixel.brightness:.2f}"
         for pixel in frame
     )
 
 
-def _dot(pixel: Pixel) -> str:
-    if pixel.is_off:
-        return f"\x1b[38;2;80;80;80m{UNLIT}"
+def _shade(pixel: Pixel) -> RGB:
     shade = MIN_SHADE + (1 - MIN_SHADE) * pixel.brightness
     r, g, b = (round(c * shade) for c in (pixel.r, pixel.g, pixel.b))
-    return f"\x1b[38;2;{r};{g};{b}m{LIT}"
+    return (r, g, b)
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes: East Asian wide characters 2, combining marks 0."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def fit(segments: Sequence[Segment], columns: int, ellipsis: str = ELLIPSIS) -> list[Segment]:
+    """`segments` cut to `columns` terminal columns, ending in `ellipsis` if anything was cut."""
+    total = sum(_width(text) for _, text in segments)
+    if total <= columns:
+        return list(segments)
+    room = max(0, columns - _width(ellipsis))
+    out: list[Segment] = []
+    for colour, text in segments:
+        kept = ""
+        for char in text:
+            if _width(kept + char) > room:
+                break
+            kept += char
+        if kept:
+            out.append((colour, kept))
+        room -= _width(kept)
+        if len(kept) < len(text):
+            break
+    return [*out, (None, ellipsis[:columns])]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the stream can take: cursor control (a real terminal), colour, any terminal."""
+
+    terminal: bool
+    cursor: bool
+    colour: bool
+
+    @classmethod
+    def of(cls, stream: TextIO, environ: Mapping[str, str]) -> Capabilities:
+        isatty = getattr(stream, "isatty", None)
+        terminal = bool(isatty and isatty())
+        cursor = terminal and environ.get("TERM", "") != "dumb"
+        # no-color.org: "when present and not an empty string", whatever its value.
+        colour = cursor and not environ.get("NO_COLOR")
+        return cls(terminal, cursor, colour)
 
 
 class TerminalDisplay:
-    """Redraws one line in place on a terminal; prints a plain line per change otherwise."""
+    """Eight LEDs and a caption as one row of a terminal (see the module docstring).
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    `environ` gives TERM and NO_COLOR; `columns` the terminal width (default: asked
+    of the stream's terminal at each draw); `watch_resize` redraws on SIGWINCH.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        columns: Callable[[], int] | None = None,
+        watch_resize: bool = True,
+    ) -> None:
         self._stream = stream if stream is not None else sys.stdout
-        isatty = getattr(self._stream, "isatty", None)
-        self._tty = bool(isatty and isatty())
+        environ = os.environ if environ is None else environ
+        self.can = Capabilities.of(self._stream, environ)
+        self._columns = columns or self._terminal_columns(environ)
+        self._symbols = self._pick_symbols()
+        self._lock = threading.RLock()
         self._caption = ""
         self._shown: tuple[Frame, str] | None = None
+        self._row_drawn = False  # cursor mode: the row is on screen, the cursor at its start
         self._closed = False
+        self._resized = threading.Event()
+        self._previous_winch: object = None
+        if watch_resize and self.can.cursor:
+            self._watch_resize()
+
+    # --- what users of the display call -------------------------------------------------
 
     def set_caption(self, text: str) -> None:
-        """Text shown after the LEDs from the next show() on (the demo's story step)."""
-        self._caption = text
-
-    def note(self, text: str) -> None:
-        """A line of its own above the LEDs (the demo's story), which scrolls away."""
-        if self._tty:
-            self._stream.write(f"{CLEAR_LINE}{text}\n")
-            if self._shown is not None:
-                self._draw(*self._shown)
-        else:
-            self._stream.write(f"{text}\n")
-        self._stream.flush()
+        """Text shown after the LEDs from the next show() on (the demo's STATUS)."""
+        self._caption = one_line(text)
 
     def show(self, frame: Frame) -> None:
-        if (frame, self._caption) != self._shown:
-            self._draw(frame, self._caption)
-            self._stream.flush()
+        """Draw `frame` and the caption unless both are what the row already shows."""
+        with self._lock:
+            if self._closed or (frame, self._caption) == self._shown:
+                return
+            self._shown = (frame, self._caption)
+            if self.can.cursor:
+                self._write("\r" + ERASE_DOWN + self._row(frame, self._caption) + "\r")
+                self._row_drawn = True
+            else:
+                self._write(self._line(frame, self._caption) + "\n")
 
-    def _draw(self, frame: Frame, caption: str) -> None:
-        text = f"  {caption}" if caption else ""
-        if self._tty:
-            self._stream.write(f"{CLEAR_LINE}{render_tty(frame)}{text}")
-        else:
-            self._stream.write(f"{render_plain(frame)}{text}\n")
-        self._shown = (frame, caption)
+    def note(self, text: str) -> None:
+        """A line of its own above the LEDs (the demo's story), which scrolls away.
+
+        On a terminal it is cut to the width, so that it takes exactly one row."""
+        line = one_line(text)
+        if self.can.terminal:
+            line = _text(fit([(None, line)], self._usable_columns(), self._symbols[2]))
+        with self.above():
+            self._write(line + "\n")
+
+    def legend(self, entries: Sequence[tuple[str, RGB]], tail: str = "") -> None:
+        """One line above the LEDs: an LED of each colour and its label, as many as fit
+        the terminal's width, then `tail` ("Ctrl-C to stop"), which is always kept."""
+        symbol = self._symbols[0]
+        items: list[list[Segment]] = [
+            [(rgb, symbol) if self.can.colour else (None, colour_letter(rgb)), (None, f" {label}")]
+            for label, rgb in entries
+        ]
+        end: list[Segment] = [(None, f"   {tail}")] if tail else []
+        while items and self.can.terminal:
+            width = _width(_text([seg for item in items for seg in item] + end))
+            if width + 2 * (len(items) - 1) <= self._usable_columns():
+                break
+            items.pop()
+        segments: list[Segment] = []
+        for item in items:
+            segments += ([(None, "  ")] if segments else []) + item
+        if not segments and end:
+            end = [(None, tail)]
+        with self.above():
+            self._write(self._paint(segments + end) + "\n")
+
+    @contextlib.contextmanager
+    def above(self) -> Iterator[None]:
+        """Lift the LED row while the block writes whole lines (to any stream), then redraw."""
+        with self._lock:
+            self._flush_quietly()
+            if self._row_drawn:
+                self._write("\r" + ERASE_DOWN)
+            try:
+                yield
+            finally:
+                if self._row_drawn and self._shown is not None and not self._closed:
+                    self._write(self._row(*self._shown) + "\r")
+
+    def show_final(self, frame: Frame, caption: str) -> None:
+        """`frame` and the whole `caption` as the last line, left on screen (for `once`)."""
+        with self._lock:
+            caption = one_line(caption)
+            if self.can.cursor:
+                self._write("\r" + ERASE_DOWN + self._paint(self._segments(frame, caption)) + "\n")
+            else:
+                self._write(self._line(frame, caption, cut=False) + "\n")
+            self._row_drawn = False
+            self._end()
 
     def close(self) -> None:
-        """Show the LEDs dark and end the line; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self.show(DARK)
-        if self._tty:
-            self._stream.write("\n")
+        """Show the LEDs dark without the caption and end the line; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            if self.can.cursor:
+                self._write("\r" + ERASE_DOWN + self._row(DARK, "") + "\n")
+                self._row_drawn = False
+            elif self._shown != (DARK, ""):
+                self._write(self._line(DARK, "") + "\n")
+            self._end()
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def _pick_symbols(self) -> tuple[str, str, str]:
+        encoding = getattr(self._stream, "encoding", None) or "utf-8"
+        try:
+            (LIT + UNLIT + ELLIPSIS).encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            return ASCII_LIT, ASCII_UNLIT, ASCII_ELLIPSIS
+        return LIT, UNLIT, ELLIPSIS
+
+    def _usable_columns(self) -> int:
+        # One column short of the edge: a character in the last column leaves some
+        # terminals in a pending wrap that the next newline turns into an empty row.
+        try:
+            return max(1, self._columns() - 1)
+        except (OSError, ValueError):
+            return DEFAULT_COLUMNS - 1
+
+    def _leds(self, frame: Frame) -> list[Segment]:
+        lit, unlit, _ = self._symbols
+        if self.can.colour:
+            return [(UNLIT_RGB, unlit) if p.is_off else (_shade(p), lit) for p in frame]
+        brightest = max((p.brightness for p in frame if not p.is_off), default=0.0)
+        return [
+            (None, unlit)
+            if p.is_off
+            else (None, colour_letter((p.r, p.g, p.b)).lower())
+            if p.brightness < DIM_SHARE * brightest
+            else (None, colour_letter((p.r, p.g, p.b)))
+            for p in frame
+        ]
+
+    def _segments(self, frame: Frame, caption: str) -> list[Segment]:
+        segments: list[Segment] = []
+        for led in self._leds(frame):
+            segments += [led, (None, " ")]
+        segments = segments[:-1]
+        return [*segments, (None, f"  {caption}")] if caption else segments
+
+    def _row(self, frame: Frame, caption: str) -> str:
+        segments = fit(self._segments(frame, caption), self._usable_columns(), self._symbols[2])
+        return self._paint(segments)
+
+    def _line(self, frame: Frame, caption: str, cut: bool = True) -> str:
+        if not self.can.terminal:  # a pipe or a file: for scripts, no width
+            return render_plain(frame) + (f"  {caption}" if caption else "")
+        segments = self._segments(frame, caption)
+        if cut:
+            segments = fit(segments, self._usable_columns(), self._symbols[2])
+        return self._paint(segments)
+
+    def _paint(self, segments: Sequence[Segment]) -> str:
+        if not self.can.colour:
+            return _text(segments)
+        out, current = [], None
+        for colour, text in segments:
+            if colour != current:
+                out.append(RESET if colour is None else "\x1b[38;2;{};{};{}m".format(*colour))
+                current = colour
+            out.append(text)
+        return "".join(out) + (RESET if current is not None else "")
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
             self._stream.flush()
+        except (OSError, ValueError) as err:  # a closed pipe or stream
+            self._closed = True
+            raise DisplayError(f"display = terminal: cannot write: {err}") from err
+
+    def _flush_quietly(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def _end(self) -> None:
+        self._closed = True
+        self._resized.set()  # lets the resize thread end
+        if self._previous_winch is not None:
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGWINCH, self._previous_winch)  # type: ignore[arg-type]
+            self._previous_winch = None
+
+    # --- the terminal's size ------------------------------------------------------------
+
+    def _terminal_columns(self, environ: Mapping[str, str]) -> Callable[[], int]:
+        def columns() -> int:
+            try:
+                size = os.get_terminal_size(self._stream.fileno()).columns
+            except (AttributeError, OSError, ValueError):
+                size = 0
+            if size > 0:
+                return size
+            # No size known (a pipe, a pseudo-terminal nobody sized): $COLUMNS, else 80.
+            text = environ.get("COLUMNS", "")
+            return (
+                int(text)
+                if text.isascii() and text.isdigit() and int(text) > 0
+                else DEFAULT_COLUMNS
+            )
+
+        return columns
+
+    def _watch_resize(self) -> None:
+        try:
+            self._previous_winch = signal.signal(signal.SIGWINCH, lambda *_: self._resized.set())
+        except ValueError:  # not the main thread: the next show() fits the new width
+            return
+        threading.Thread(target=self._redraw_on_resize, name="terminal-resize", daemon=True).start()
+
+    def _redraw_on_resize(self) -> None:
+        while True:
+            self._resized.wait()
+            self._resized.clear()
+            with self._lock:
+                if self._closed:
+                    return
+                if self._row_drawn and self._shown is not None:
+                    with contextlib.suppress(DisplayError):
+                        self._write("\r" + ERASE_DOWN + self._row(*self._shown) + "\r")
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks, tabs and other control characters made spaces."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _text(segments: Sequence[Segment]) -> str:
+    return "".join(text for _, text in segments)
+
+
+class LogAbove(logging.Handler):
+    """Writes log records to `stream` (stderr) above a TerminalDisplay's LED row."""
+
+    def __init__(self, display: TerminalDisplay, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self._display = display
+        self._stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = self._stream or sys.stderr
+            with self._display.above():
+                stream.write(self.format(record) + "\n")
+                stream.flush()
+        except Exception:
+            self.handleError(record)

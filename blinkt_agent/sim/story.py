@@ -29,6 +29,11 @@ class Step:
     ops: tuple[Op, ...] = ()
     mode: str = "allocations"  # display hint: "allocations", "cpu" or "memory"
 
+    @property
+    def only_a_view(self) -> bool:
+        """A step that only switches the view (nothing happens in the cluster)."""
+        return not self.ops and self.mode != "allocations"
+
 
 def _place(label: str, job: str, cpu: int, memory_mb: int) -> Op:
     return ("place", label, job, cpu, memory_mb)
@@ -63,12 +68,12 @@ STEPS: tuple[Step, ...] = (
         tuple(_place(label, "cache", 200, 128) for label in CACHE),
     ),
     Step(
-        "cache is running: 10 allocations on 8 LEDs (overflow)",
+        "cache is running: 10 allocations > 8 LEDs",
         5,
         tuple(("client", label, "running") for label in CACHE),
     ),
-    Step("CPU view: each LED is a share of the node's CPU", 6, mode="cpu"),
-    Step("Memory view: each LED is a share of the node's memory", 6, mode="memory"),
+    Step("CPU view: each LED is 1/8 of the CPU", 6, mode="cpu"),
+    Step("Memory view: each LED is 1/8 of the memory", 6, mode="memory"),
     Step("Nomad is unreachable", 10, (("outage", True),)),
     Step("Nomad is back", 4, (("outage", False),)),
     Step(
