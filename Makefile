@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 # The versions Debian bookworm / Raspberry Pi OS ship, so tests prove we work with them.
 DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
 
-.PHONY: test demo venv lint unit bench screenshot deb image system ansible-lint molecule clean
+.PHONY: test demo venv lint unit bench screenshot deb image system ansible-lint molecule pi clean
 
-test: lint unit system ansible-lint molecule
+test: lint unit system ansible-lint molecule pi
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -24,7 +24,7 @@ lint: venv
 	$(BIN)/ruff format --check blinkt_agent tests bench tools
 
 unit: venv
-	$(BIN)/pytest -q tests --ignore=tests/system
+	$(BIN)/pytest -q tests --ignore=tests/system --ignore=tests/pi
 
 bench: venv
 	$(BIN)/python -m bench
@@ -49,6 +49,10 @@ ansible-lint:
 
 molecule: venv deb image
 	molecule/run.sh
+
+# The package on an emulated Raspberry Pi 3B (QEMU raspi3b): docs/EMULATED-PI.md.
+pi: venv deb
+	tests/pi/run.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,24 +1,32 @@
 """The `gpio_double` fixture: a fresh simulated RPi.GPIO module per test.
 
-Loaded from its file under a private module name, so that `import RPi`
-elsewhere still behaves as on a machine without the library.
+The double's RPi package is loaded under a private package name, so that
+`import RPi` elsewhere still behaves as on a machine without the library.
 """
 
 import functools
+import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-GPIO_DOUBLE_FILE = Path(__file__).parent / "gpio_double" / "RPi" / "GPIO.py"
+GPIO_DOUBLE_PACKAGE = Path(__file__).parent / "gpio_double" / "RPi"
+PRIVATE_NAME = "blinkt_tests_rpi"
 
 
 @functools.cache
 def load_gpio_double():
-    spec = importlib.util.spec_from_file_location("blinkt_tests_gpio_double", GPIO_DOUBLE_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    spec = importlib.util.spec_from_file_location(
+        PRIVATE_NAME,
+        GPIO_DOUBLE_PACKAGE / "__init__.py",
+        submodule_search_locations=[str(GPIO_DOUBLE_PACKAGE)],
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PRIVATE_NAME] = package  # GPIO.py imports its sibling apa102.py relatively
+    spec.loader.exec_module(package)
+    return importlib.import_module(f"{PRIVATE_NAME}.GPIO")
 
 
 @pytest.fixture

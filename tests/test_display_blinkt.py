@@ -108,7 +108,7 @@ class RefusingGpio:
     ],
 )
 def test_no_permission_names_the_device_and_the_gpio_group(error):
-    with pytest.raises(DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*gpio group"):
+    with pytest.raises(DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="):
         BlinktDisplay(gpio=RefusingGpio(error))
 
 
