@@ -108,7 +108,8 @@ class RefusingGpio:
     ],
 )
 def test_no_permission_names_the_device_and_the_gpio_group(error):
-    with pytest.raises(DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="):
+    expected = r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="
+    with pytest.raises(DisplayError, match=expected):
         BlinktDisplay(gpio=RefusingGpio(error))
 
 
