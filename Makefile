@@ -22,6 +22,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check blinkt_agent tests bench tools
 	$(BIN)/ruff format --check blinkt_agent tests bench tools
+	$(BIN)/mypy  # what and how strictly: [tool.mypy] in pyproject.toml
 
 unit: venv
 	$(BIN)/pytest -q tests --ignore=tests/system

@@ -36,8 +36,8 @@ class Snapshot:
 
     node_id: str
     node_name: str
-    allocations: list
-    node: dict | None
+    allocations: list[object]
+    node: dict[str, object] | None
     address: str
     via: str
     index: int
@@ -96,7 +96,7 @@ class Watcher:
         self._client: NomadClient | None = None
         self._node_id: str | None = None
         self._node_name = options.node
-        self._node: dict | None = None
+        self._node: dict[str, object] | None = None
         self._index = 0  # X-Nomad-Index of the last answer
         self._resync = True  # the next query must answer at once (first one, or after an error)
 
