@@ -7,15 +7,24 @@ elsewhere still behaves as on a machine without the library.
 import functools
 import importlib.util
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # mypy checks that the double offers what BlinktDisplay uses of RPi.GPIO
+    from blinkt_agent.displays.blinkt import Gpio
+    from tests.gpio_double.RPi import GPIO as _double
+
+    _offers: Gpio = _double
 
 GPIO_DOUBLE_FILE = Path(__file__).parent / "gpio_double" / "RPi" / "GPIO.py"
 
 
 @functools.cache
-def load_gpio_double():
+def load_gpio_double() -> ModuleType:
     spec = importlib.util.spec_from_file_location("blinkt_tests_gpio_double", GPIO_DOUBLE_FILE)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

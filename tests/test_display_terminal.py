@@ -234,6 +234,7 @@ def test_plain_stream_keeps_the_whole_caption():
 def test_close_on_a_plain_stream_prints_the_dark_frame_without_the_caption():
     stream = io.StringIO()
     display = make_display("terminal", stream=stream)
+    assert isinstance(display, TerminalDisplay)
     display.set_caption("node pi-01")
     display.show(RED)
     display.close()

@@ -52,6 +52,7 @@ def test_recipe_starts_the_simulator_and_once_shows_its_allocations():
     server = subprocess.Popen(
         ["bash", "-c", "exec " + _local(sim)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
+    assert server.stdout is not None
     try:
         banner = server.stdout.readline()
         match = re.match(
