@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,11 @@ def test_system_resolver_sorts_errors_into_unknown_and_not_yet(monkeypatch):
 
 
 def test_system_resolver_gives_up_after_its_timeout(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: __import__("time").sleep(5))
+    def getaddrinfo(*args, **kw):
+        time.sleep(5)  # far beyond the timeout; then answers (after the test) like the real one
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(hostnames.NameNotYet, match=r"within 0\.2 s"):
         hostnames.resolve("slow.lan", timeout=0.2)
 
