@@ -9,11 +9,11 @@ DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
 # test skips, naming the package; `make test` installs them and lets no test skip.
 TEST_DEBS := python3-venv tmux fonts-dejavu-core curl openssl
 
-.PHONY: test deps demo venv lint unit bench screenshot deb image system ansible-lint molecule clean
+.PHONY: test deps demo venv lint unit bench screenshot deb image system ansible-lint molecule pi clean
 
 # CI's entry point: under it a skipped test is a failure (tests/no_skip.py).
 test: export BLINKT_TESTS_NO_SKIP := 1
-test: deps lint unit system ansible-lint molecule
+test: deps lint unit system ansible-lint molecule pi
 
 # As root (CI, a fresh machine): install whichever of TEST_DEBS is missing.
 deps:
@@ -38,7 +38,7 @@ lint: venv
 	$(BIN)/mypy  # what and how strictly: [tool.mypy] in pyproject.toml
 
 unit: venv
-	$(BIN)/pytest -q tests --ignore=tests/system
+	$(BIN)/pytest -q tests --ignore=tests/system --ignore=tests/pi
 
 bench: venv
 	$(BIN)/python -m bench
@@ -63,6 +63,10 @@ ansible-lint:
 
 molecule: venv deb image
 	molecule/run.sh
+
+# The package on an emulated Raspberry Pi 3B (QEMU raspi3b): docs/EMULATED-PI.md.
+pi: venv deb
+	tests/pi/run.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .mypy_cache

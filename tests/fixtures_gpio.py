@@ -1,11 +1,13 @@
 """The `gpio_double` fixture: a fresh simulated RPi.GPIO module per test.
 
-Loaded from its file under a private module name, so that `import RPi`
-elsewhere still behaves as on a machine without the library.
+The double's RPi package is loaded under a private package name, so that
+`import RPi` elsewhere still behaves as on a machine without the library.
 """
 
 import functools
+import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -18,16 +20,22 @@ if TYPE_CHECKING:  # mypy checks that the double offers what BlinktDisplay uses 
 
     _offers: Gpio = _double
 
-GPIO_DOUBLE_FILE = Path(__file__).parent / "gpio_double" / "RPi" / "GPIO.py"
+GPIO_DOUBLE_PACKAGE = Path(__file__).parent / "gpio_double" / "RPi"
+PRIVATE_NAME = "blinkt_tests_rpi"
 
 
 @functools.cache
 def load_gpio_double() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("blinkt_tests_gpio_double", GPIO_DOUBLE_FILE)
+    spec = importlib.util.spec_from_file_location(
+        PRIVATE_NAME,
+        GPIO_DOUBLE_PACKAGE / "__init__.py",
+        submodule_search_locations=[str(GPIO_DOUBLE_PACKAGE)],
+    )
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PRIVATE_NAME] = package  # GPIO.py imports its sibling apa102.py relatively
+    spec.loader.exec_module(package)
+    return importlib.import_module(f"{PRIVATE_NAME}.GPIO")
 
 
 @pytest.fixture

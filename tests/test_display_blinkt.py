@@ -106,7 +106,9 @@ def refusing(gpio_double, monkeypatch, error):
     ],
 )
 def test_no_permission_names_the_device_and_the_gpio_group(error, gpio_double, monkeypatch):
-    with pytest.raises(DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*gpio group"):
+    with pytest.raises(
+        DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="
+    ):
         BlinktDisplay(gpio=refusing(gpio_double, monkeypatch, error))
 
 

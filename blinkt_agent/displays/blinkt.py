@@ -131,6 +131,6 @@ def _setup_error(err: Exception, data_pin: int, clock_pin: int) -> DisplayError:
     ):
         return DisplayError(
             f"blinkt: no access to /dev/gpiomem or /dev/gpiochip* ({text}); "
-            "add the user to the gpio group"
+            "the user needs group gpio, and a systemd unit DeviceAllow= for the device"
         )
     return DisplayError(f"blinkt: cannot set up GPIO pins {data_pin} and {clock_pin}: {text}")

@@ -2,19 +2,10 @@
 
 Implements the part of RPi.GPIO that an APA102 driver uses, raising the
 same errors as the real module, and decodes what is clocked out on the
-data/clock pins the way the LEDs would: pixels() is what a Blinkt! shows.
+data/clock pins the way the LEDs would (apa102.py, sampling the data pin on
+each rising clock edge): pixels() is what a Blinkt! shows.
 
-APA102 decoding, sampling the data pin on each rising clock edge:
-  * a start frame is at least 32 zero bits; the first 1 after it begins
-    the first LED word (the LED's own way of finding the word boundary);
-  * 8 LED words of 32 bits: 0b111 + 5-bit brightness, blue, green, red;
-  * the frame is latched (shown) only after 36 more clock edges: the end
-    frame that pushes the data down the chain (each LED delays it by half
-    a clock, so n LEDs need n/2 clocks; the Blinkt! driver sends 36 and
-    this double insists on them, so a driver that skimps is caught).
-A bad header is recorded in errors() and the frame is dropped.
-
-Stdlib only: the container tests copy this file to .../dist-packages/RPi/.
+Stdlib only: the container tests copy this package to .../dist-packages/RPi/.
 When BLINKT_GPIO_DOUBLE_STATE names a file, the decoded LEDs are written
 there (atomically) after each latched frame and on cleanup.
 """
@@ -25,6 +16,8 @@ import tempfile
 import time
 from collections import deque
 from typing import Final
+
+from .apa102 import Apa102Decoder
 
 VERSION = "0.7.1"
 RPI_INFO = {
@@ -46,9 +39,6 @@ IN: Final = 1
 LOW: Final = 0
 HIGH: Final = 1
 
-NUM_PIXELS = 8
-START_FRAME_BITS = 32
-END_FRAME_CLOCKS = 36
 HISTORY_LIMIT = 100_000  # the agent may run for days on the double in the container tests
 
 # 40-pin header: board pin → BCM GPIO number.
@@ -59,67 +49,13 @@ _BOARD_TO_BCM = {
 }  # fmt: skip
 
 
-class _Apa102Decoder:
-    """Turns the bits sampled on rising clock edges into latched pixels."""
-
-    def __init__(self):
-        self.pixels = [(0, 0, 0, 0)] * NUM_PIXELS
-        self.frames = 0
-        self.errors = []
-        self._seek()
-
-    def _seek(self):
-        self._mode = "start"
-        self._zeros = 0
-        self._words = []
-
-    def clock(self, bit):
-        """Feed one sampled bit; True when this edge latched a frame."""
-        if self._mode == "start":
-            if bit:
-                if self._zeros >= START_FRAME_BITS:
-                    self._mode, self._word, self._bits = "word", 1, 1
-                self._zeros = 0
-            else:
-                self._zeros += 1
-        elif self._mode == "word":
-            self._word, self._bits = self._word << 1 | bit, self._bits + 1
-            if self._bits == 32:
-                return self._end_word()
-        else:
-            self._end_clocks += 1
-            if self._end_clocks == END_FRAME_CLOCKS:
-                self.pixels = [self._pixel(word) for word in self._words]
-                self.frames += 1
-                self._seek()
-                return True
-        return False
-
-    def _end_word(self):
-        if self._word >> 29 != 0b111:
-            led = len(self._words)
-            self.errors.append(f"LED {led}: header {self._word >> 29:03b}, expected 111")
-            self._seek()
-            return False
-        self._words.append(self._word)
-        if len(self._words) == NUM_PIXELS:
-            self._mode, self._end_clocks = "end", 0
-        else:
-            self._word, self._bits = 0, 0
-        return False
-
-    @staticmethod
-    def _pixel(word):
-        return (word & 0xFF, word >> 8 & 0xFF, word >> 16 & 0xFF, word >> 24 & 0x1F)
-
-
 def _fresh_state():
     return {
         "mode": UNKNOWN,
         "warnings": True,
         "pins": {},  # BCM number → {"direction": OUT|IN, "level": LOW|HIGH}
         "history": deque(maxlen=HISTORY_LIMIT),
-        "decoder": _Apa102Decoder(),
+        "decoder": Apa102Decoder(),
         "data_pin": 23,
         "clock_pin": 24,
         "cleaned_up": False,
