@@ -66,11 +66,11 @@ def main() -> None:
             f"EDNS0 1232 {counts['edns-1232']}, EDNS0 4096 {counts['edns-4096']}, "
             f"TCP {counts['tcp']}"
         )
-    for label, options in (
-        ("addr targets (Consul 1.7+, Nomad)", {}),
-        ("service targets (Consul 1.19.0)", {"service_name_targets": True}),
+    for label, service_name_targets in (
+        ("addr targets (Consul 1.7+, Nomad)", False),
+        ("service targets (Consul 1.19.0)", True),
     ):
-        with SimConsulDNS(rng=random.Random(2), **options) as sim:
+        with SimConsulDNS(rng=random.Random(2), service_name_targets=service_name_targets) as sim:
             urls = register(sim, 12)
             query = SrvQuery(sim.host, sim.port)
             before_right = before_mine_wrong = now_right = now_flagged = 0
@@ -78,7 +78,7 @@ def main() -> None:
             for _ in range(RUNS):
                 pick = rng.randrange(12)
                 own, own_url = f"pi-{pick + 1:02d}", urls[pick]
-                if not options:
+                if not service_name_targets:
                     first, taken_as_mine = before_first_pick(sim, own, rng)
                     before_right += first == own_url
                     before_mine_wrong += taken_as_mine and first != own_url
@@ -88,7 +88,7 @@ def main() -> None:
                 ordered = order(endpoints, rng)
                 now_right += ordered[0].url == own_url
                 now_flagged += [e.url for e in endpoints if e.is_own] == [own_url]
-        if not options:
+        if not service_name_targets:
             print(
                 f"{label}, before: first pick is the own Pi in {before_right}/{RUNS} runs; "
                 f"another Pi's client taken for its own in {before_mine_wrong}/{RUNS}"

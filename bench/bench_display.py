@@ -44,7 +44,7 @@ def main():
     print(f"GPIO output() calls per frame          {outputs:8.0f}")
     blinkt.close()
 
-    terminals = (
+    terminals: tuple[tuple[str, io.StringIO, dict[str, str]], ...] = (
         ("pipe", io.StringIO(), {}),
         ("tty", _Tty(), {"TERM": "xterm-256color"}),
         ("NO_COLOR", _Tty(), {"TERM": "xterm-256color", "NO_COLOR": "1"}),

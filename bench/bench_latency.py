@@ -61,7 +61,11 @@ def measure(rounds, spacing):
                 before = display.count
                 started = time.perf_counter()
                 cluster.nomad.update_alloc(alloc, client_status="running" if i % 2 else "pending")
-                display.changed.wait_for(lambda b=before: display.count > b, timeout=5)
+
+                def advanced(before: int = before) -> bool:
+                    return display.count > before
+
+                display.changed.wait_for(advanced, timeout=5)
                 delays.append((display.stamp - started) * 1000)
             time.sleep(spacing)
         agent.stop()

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from blinkt_agent import config, mapping
 from blinkt_agent.backoff import Backoff
@@ -50,7 +51,7 @@ def look_of(settings: config.Settings) -> Look:
     )
 
 
-def display_of(settings: config.Settings, **overrides) -> Display:
+def display_of(settings: config.Settings, **overrides: Any) -> Display:
     return make_display(
         settings["display"],
         data_pin=settings["blinkt.data_pin"],
@@ -89,7 +90,7 @@ def client_factory(settings: config.Settings) -> Callable[[str], NomadClient]:
     return lambda address: NomadClient(address, token=token, tls=tls)
 
 
-def watcher_of(settings: config.Settings, emit) -> Watcher:
+def watcher_of(settings: config.Settings, emit: Callable[[Update | Problem], None]) -> Watcher:
     options = WatchOptions(
         node=settings["node"],
         own_node=settings.node_name,
@@ -100,7 +101,7 @@ def watcher_of(settings: config.Settings, emit) -> Watcher:
     return Watcher(options, locator_of(settings), client_factory(settings), emit)
 
 
-def _watch_settings(settings: config.Settings) -> tuple:
+def _watch_settings(settings: config.Settings) -> tuple[tuple[str, Any], ...]:
     """The settings that decide which node of which cluster we watch."""
     return tuple(
         (k, v)

@@ -70,7 +70,7 @@ def _number(text: str, ok: Callable[[float], bool], problem: str) -> float:
     return value
 
 
-def _options(default) -> argparse.ArgumentParser:
+def _options(default: str | None) -> _Parser:
     """The options every command takes, before or after the command name."""
     common = _Parser(add_help=False, argument_default=default)
     common.add_argument(
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flags(args: argparse.Namespace) -> dict:
+def _flags(args: argparse.Namespace) -> dict[str, object]:
     return {key: getattr(args, flag, None) for flag, key in FLAG_KEYS.items()}
 
 
@@ -237,7 +237,7 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
     """
     settings.token()  # a config error (78) before the display or the network
     display = display_of(settings)
-    events: list = []
+    events: list[Update | Problem] = []
     watcher_of(settings, events.append).check()
     event = events[0]
     look = look_of(settings)

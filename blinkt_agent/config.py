@@ -16,7 +16,7 @@ import re
 import socket
 import tomllib
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ def _range(lo: float, hi: float) -> Range:
     return Range(lo, hi)
 
 
-def _dns_server(value):
+def _dns_server(value: str) -> str | None:
     """HOST:PORT where HOST is an IP address or a well-formed host name (resolved later)."""
     try:
         host, _ = parse_host_port(value)
@@ -87,7 +87,7 @@ _HOST_NAME = re.compile(
 )
 
 
-def _url(value):
+def _url(value: str) -> str | None:
     if not value:
         return None
     try:
@@ -97,7 +97,7 @@ def _url(value):
     return None
 
 
-def _token(value):
+def _token(value: str) -> str | None:
     # Sent as an HTTP header: anything else fails on every request, far from its cause.
     if value and not re.fullmatch(r"[!-~]+", value):
         return "the token must be printable ASCII without spaces"
@@ -113,7 +113,7 @@ class Key:
     name: str
     type: type
     default: Any
-    check: Any = None
+    check: Callable[[Any], str | None] | None = None
     help: str = ""
 
     @property
@@ -314,12 +314,14 @@ class Settings:
     @property
     def node_name(self) -> str:
         """This host's name as Consul knows it: own-node preference in discovery."""
-        return self.values["consul.node_name"] or socket.gethostname().split(".")[0]
+        name: str = self.values["consul.node_name"] or socket.gethostname().split(".")[0]
+        return name
 
     def token(self) -> str:
         """The ACL token: `nomad.token`, else the contents of `nomad.token_file`."""
-        if self.values["nomad.token"]:
-            return self.values["nomad.token"]
+        token: str = self.values["nomad.token"]
+        if token:
+            return token
         path = self.values["nomad.token_file"]
         if not path:
             return ""
@@ -440,7 +442,7 @@ def read_file(path: Path, required: bool) -> dict[str, Any]:
 
 def load(
     path: Path | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     flags: dict[str, Any] | None = None,
 ) -> Settings:
     """Build Settings from defaults < file < environment < flags.
@@ -448,15 +450,15 @@ def load(
     With no explicit path the default file is optional (the agent runs on
     defaults); an explicit `--config PATH` must exist.
     """
-    environ = os.environ if environ is None else environ
-    explicit = path is not None or "BLINKT_AGENT_CONFIG" in environ
-    path = Path(path or environ.get("BLINKT_AGENT_CONFIG") or DEFAULT_CONFIG_PATH)
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "BLINKT_AGENT_CONFIG" in env
+    path = Path(path or env.get("BLINKT_AGENT_CONFIG") or DEFAULT_CONFIG_PATH)
     values = dict(defaults().values)
     for dotted, value in _flatten(read_file(path, required=explicit)).items():
         values[dotted] = _coerce(_BY_DOTTED[dotted], value, "")
     for var, dotted in ENVIRONMENT.items():
-        if var in environ:
-            values[dotted] = _coerce(_BY_DOTTED[dotted], environ[var], var)
+        if var in env:
+            values[dotted] = _coerce(_BY_DOTTED[dotted], env[var], var)
     return with_flags(Settings(values=values, source=str(path)), flags or {})
 
 

@@ -13,15 +13,17 @@ import logging
 import sys
 import threading
 import time
+from typing import Any
 
 from blinkt_agent import config
 from blinkt_agent.agent import Agent, display_of, look_of, signals_for
+from blinkt_agent.displays import Display
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay, colour_name
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
-from blinkt_agent.sim.story import STEPS, Story
+from blinkt_agent.sim.story import STEPS, Step, Story
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,9 @@ LEGEND = ("running", "pending", "stopping", "failed", "overflow", "lost", "unkno
 STOP_HINT = "Ctrl-C to stop"
 
 
-def demo_settings(cluster: SimCluster, flags: dict, speed: float = 1.0) -> config.Settings:
+def demo_settings(
+    cluster: SimCluster, flags: dict[str, Any], speed: float = 1.0
+) -> config.Settings:
     """Defaults for a story told in a minute (less with `speed`), pointed at the simulator."""
     settings = config.override(
         config.defaults(),
@@ -54,7 +58,7 @@ def demo_settings(cluster: SimCluster, flags: dict, speed: float = 1.0) -> confi
 class CaptionNotifier(Notifier):
     """Shows the agent's STATUS line beside the LEDs instead of logging it."""
 
-    def __init__(self, display) -> None:
+    def __init__(self, display: Display) -> None:
         super().__init__(environ={})
         self.display = display
 
@@ -70,7 +74,7 @@ def legend_entries(settings: config.Settings) -> list[tuple[str, tuple[int, int,
     return [(state, palette.colour(state)) for state in LEGEND]
 
 
-def run_demo(args: argparse.Namespace, flags: dict) -> int:
+def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     from blinkt_agent.cli import log_to  # cli imports this module only when a demo runs
 
     # Bad flags are refused before anything starts (exit 78, naming the flag).
@@ -90,15 +94,15 @@ def run_demo(args: argparse.Namespace, flags: dict) -> int:
                 log_to(LogAbove(display))
             display.legend(legend_entries(settings), tail=STOP_HINT)
         else:
-            names = ", ".join(
+            legend = ", ".join(
                 f"{colour_name(rgb)} {state}" for state, rgb in legend_entries(settings)
             )
-            log.info("demo: %s; %s", names, STOP_HINT)
+            log.info("demo: %s; %s", legend, STOP_HINT)
         started = time.monotonic()
 
         failed: list[DisplayError] = []
 
-        def on_step(step) -> None:
+        def on_step(step: Step) -> None:
             line = f"[{time.monotonic() - started:5.1f} s] {step.title}"
             if isinstance(agent.display, TerminalDisplay):
                 try:

@@ -34,11 +34,13 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+from dns.rdtypes.IN.SRV import SRV
 
 from blinkt_agent import hostnames
 from blinkt_agent.errors import EXIT_UNAVAILABLE, AgentError
 
 log = logging.getLogger(__name__)
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # UDP is only the fallback for a server that refuses TCP: ask for as much as Consul will
 # send (agent/dns.go maxUDPDatagramSize), since it trims to the size without setting TC.
@@ -205,12 +207,12 @@ def lookup(
     talk = _Conversation(query, resolve_host, clock)
     response = talk.ask(query.qname, "SRV")
     _raise_for_rcode(query, response)
-    records = [rd for rrset in response.answer if rrset.rdtype == dns.rdatatype.SRV for rd in rrset]
+    records = [rd for rrset in response.answer for rd in rrset if isinstance(rd, SRV)]
     if not records:
         raise DiscoveryError(f"Consul DNS {query.server}: no SRV records for {query.qname}")
     known = _addresses(response)
     own_ips = _own_addresses(talk, query, own_node)
-    by_target: dict[dns.name.Name, list] = {}
+    by_target: dict[dns.name.Name, list[SRV]] = {}
     for record in records:
         by_target.setdefault(record.target, []).append(record)
     endpoints: dict[str, Endpoint] = {}
@@ -274,12 +276,12 @@ def _addresses(response: dns.message.Message) -> dict[dns.name.Name, list[str]]:
     return found
 
 
-def _own_addresses(talk: _Conversation, query: SrvQuery, own_node: str) -> set | None:
+def _own_addresses(talk: _Conversation, query: SrvQuery, own_node: str) -> set[IP] | None:
     """This host's addresses as Consul knows them (its node's A/AAAA); None if unknown."""
     if not own_node:
         return None
     qname = query.node_qname(own_node)
-    ips: set = set()
+    ips: set[IP] = set()
     for rdtype in ("A", "AAAA"):
         try:
             response = talk.ask(qname, rdtype)
@@ -293,7 +295,13 @@ def _own_addresses(talk: _Conversation, query: SrvQuery, own_node: str) -> set |
     return ips or None
 
 
-def _target_addresses(target, known, talk: _Conversation, query: SrvQuery, resolve_host) -> list:
+def _target_addresses(
+    target: dns.name.Name,
+    known: dict[dns.name.Name, list[str]],
+    talk: _Conversation,
+    query: SrvQuery,
+    resolve_host: hostnames.Resolve,
+) -> list[str]:
     """The target's addresses: from the response, else from its name (.addr.), else asked."""
     if known.get(target):
         return known[target]
@@ -304,7 +312,7 @@ def _target_addresses(target, known, talk: _Conversation, query: SrvQuery, resol
         except LookupError as err:
             log.debug("cannot resolve SRV target %s: %s", target, err)
             return []
-    labels = [label.decode().lower() for label in target.relativize(domain)]
+    labels = [label.decode().lower() for label in target.relativize(domain).labels]
     if len(labels) >= 2 and labels[1] == "addr":
         try:
             return [str(ipaddress.ip_address(bytes.fromhex(labels[0])))]
@@ -321,7 +329,7 @@ def _target_addresses(target, known, talk: _Conversation, query: SrvQuery, resol
     return addresses
 
 
-def _pair(records: list, addresses: list[str]) -> list:
+def _pair(records: list[SRV], addresses: list[str]) -> list[tuple[SRV, str]]:
     """(SRV record, address) pairs for one target. Several records sharing a target (Consul
     1.19.0) are matched in order when ADDITIONAL holds one address each, as Consul writes it;
     otherwise every address goes with every port."""
@@ -331,7 +339,14 @@ def _pair(records: list, addresses: list[str]) -> list:
     return [(record, address) for record in by_port.values() for address in addresses]
 
 
-def _endpoint(query, record, address: str, target, own_node: str, own_ips) -> Endpoint:
+def _endpoint(
+    query: SrvQuery,
+    record: SRV,
+    address: str,
+    target: dns.name.Name,
+    own_node: str,
+    own_ips: set[IP] | None,
+) -> Endpoint:
     ip = _ip(address)
     host = f"[{ip}]" if ip.version == 6 else str(ip)
     name = node_of(target.to_text(), query.domain)
@@ -352,17 +367,17 @@ def _endpoint(query, record, address: str, target, own_node: str, own_ips) -> En
     )
 
 
-def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def _ip(address: str) -> IP:
     return ipaddress.ip_address(address.split("%", 1)[0])
 
 
 def node_of(target: str, domain: str) -> str | None:
     """'pi-01.node.dc1.consul.' → 'pi-01' (node names may contain dots); None otherwise."""
     try:
-        labels = dns.name.from_text(target).relativize(dns.name.from_text(domain)).labels
+        relative = dns.name.from_text(target).relativize(dns.name.from_text(domain))
     except dns.exception.DNSException:
         return None
-    labels = tuple(label.decode().lower() for label in labels)
+    labels = tuple(label.decode().lower() for label in relative.labels)
     for i in range(len(labels) - 1, 0, -1):
         if labels[i] == "node" and len(labels) - i - 1 <= 1:  # <node>.node[.<dc>]
             return ".".join(labels[:i])

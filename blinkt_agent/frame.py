@@ -6,6 +6,7 @@ LED nearest the Pi's SD card / pin 1 end, as pimoroni/blinkt numbers them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 NUM_PIXELS = 8
@@ -40,7 +41,7 @@ Frame = tuple[Pixel, ...]  # always NUM_PIXELS long
 DARK: Frame = (OFF,) * NUM_PIXELS
 
 
-def make_frame(pixels) -> Frame:
+def make_frame(pixels: Iterable[Pixel]) -> Frame:
     """Pad (with OFF) or reject so that a frame is always exactly 8 pixels."""
     frame = tuple(pixels)
     if len(frame) > NUM_PIXELS:

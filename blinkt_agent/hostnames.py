@@ -43,32 +43,32 @@ def resolve(name: str, timeout: float = 3.0) -> list[str]:
     """The IPv4/IPv6 addresses of `name` in the resolver's order, without duplicates."""
     if is_ip(name):
         return [name]
-    outcome: dict[str, object] = {}
+    found: list[str] = []
+    failed: list[socket.gaierror] = []
 
     def work() -> None:
         try:
-            outcome["infos"] = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
         except socket.gaierror as err:
-            outcome["error"] = err
+            failed.append(err)
         except (UnicodeError, ValueError) as err:  # a label too long for IDNA, a NUL byte
-            outcome["error"] = socket.gaierror(socket.EAI_NONAME, str(err))
+            failed.append(socket.gaierror(socket.EAI_NONAME, str(err)))
+        else:
+            # sockaddr[0] is the address; an IPv6 zone index is dropped.
+            found.extend(str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in infos)
 
     worker = threading.Thread(target=work, name=f"resolve {name}", daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
         raise NameNotYet(f"the system resolver gave no answer within {timeout:g} s")
-    error = outcome.get("error")
-    if isinstance(error, socket.gaierror):
+    if failed:
+        error = failed[0]
         reason = error.strerror or str(error)
         if error.errno in _DOES_NOT_EXIST:
             raise NameUnknown(reason)
         raise NameNotYet(reason)
-    addresses: list[str] = []
-    for _family, _type, _proto, _canon, sockaddr in outcome["infos"]:  # type: ignore[union-attr]
-        address = str(sockaddr[0]).split("%", 1)[0]  # drop an IPv6 zone index
-        if address not in addresses:
-            addresses.append(address)
+    addresses = list(dict.fromkeys(found))  # without duplicates, in the resolver's order
     if not addresses:
         raise NameUnknown("no address")
     return addresses

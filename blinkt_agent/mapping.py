@@ -76,7 +76,8 @@ class Palette:
         return cls(**colours)
 
     def colour(self, state: str) -> RGB:
-        return getattr(self, state)
+        colour: RGB = getattr(self, state)
+        return colour
 
 
 # --- allocation states ---------------------------------------------------------------
@@ -96,7 +97,7 @@ def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
     client, desired = alloc.get("ClientStatus"), alloc.get("DesiredStatus")
     if client in ("pending", "running"):
         if desired == "run":
-            return client
+            return str(client)
         return "stopping" if desired in ("stop", "evict") else "unknown"
     if client == "complete":
         return None
@@ -104,7 +105,7 @@ def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
         modified = _timestamp(alloc.get("ModifyTime"))
         if modified is not None and now_ns >= _linger_end(modified, linger_s):
             return None
-        return client
+        return str(client)
     return "unknown"
 
 
@@ -195,7 +196,8 @@ NO_CAPACITY_LEDS = (1, 6)
 
 
 def _blend(a: RGB, b: RGB, t: float) -> RGB:
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    red, green, blue = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    return (red, green, blue)
 
 
 def _bar_colour(led: int) -> RGB:
@@ -268,6 +270,7 @@ def allocation_usage(alloc: object) -> dict[str, float]:
     resources = dig(alloc, "Resources")
     old_tasks = dig(alloc, "TaskResources")
     old_tasks = [t for t in old_tasks.values()] if isinstance(old_tasks, Mapping) else []
+    parts: list[object]
     if isinstance(resources, Mapping):
         parts = [resources]
     else:
@@ -291,7 +294,7 @@ _PHASES = {  # lifecycle (hook, sidecar) -> the phase sets the task counts in
 }
 
 
-def _comparable_cpu_memory(allocated: Mapping) -> tuple[float, float]:
+def _comparable_cpu_memory(allocated: Mapping[str, object]) -> tuple[float, float]:
     """(cpu, memory) as AllocatedResources.Comparable() flattens them."""
     tasks = dig(allocated, "Tasks")
     lifecycles = dig(allocated, "TaskLifecycles")
@@ -316,7 +319,7 @@ def _comparable_cpu_memory(allocated: Mapping) -> tuple[float, float]:
     )
 
 
-def _reserved_mbits(allocated: Mapping) -> float:
+def _reserved_mbits(allocated: Mapping[str, object]) -> float:
     if as_list(dig(allocated, "Shared", "Ports")):
         return 0.0  # ports are reserved as such; no bandwidth is
     tasks = dig(allocated, "Tasks")
@@ -444,7 +447,7 @@ def _amount(obj: object, path: tuple[str, ...]) -> float:
     return _number(dig(obj, *path))
 
 
-def _age_key(alloc: object) -> tuple:
+def _age_key(alloc: object) -> tuple[int, int, str]:
     index = dig(alloc, "CreateIndex")
     alloc_id = dig(alloc, "ID")
     alloc_id = alloc_id if isinstance(alloc_id, str) else ""

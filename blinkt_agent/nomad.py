@@ -152,7 +152,7 @@ def client_node_id(agent_self: object, hostport: str) -> str:
     return node_id
 
 
-def pick_node(name: str, nodes: object) -> dict:
+def pick_node(name: str, nodes: object) -> dict[str, Any]:
     """The registration of `name` to show among /v1/nodes stubs. Pure: no I/O.
 
     A re-imaged Pi registers a new ID under its old name, and the old registration stays
@@ -165,7 +165,7 @@ def pick_node(name: str, nodes: object) -> dict:
     if not matches:
         raise NotFound(f"node: no Nomad node is named {name!r}")
 
-    def rank(node: dict) -> int:
+    def rank(node: dict[str, Any]) -> int:
         return NODE_STATUS_RANK.get(node.get("Status"), _OTHER_LIVE_RANK)  # type: ignore[arg-type]
 
     best = min(rank(n) for n in matches)
@@ -199,10 +199,11 @@ class _ServerNameAdapter(HTTPAdapter):
         self._server_name = server_name
         super().__init__()
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["server_hostname"] = self._server_name
         kwargs["assert_hostname"] = self._server_name
-        return super().init_poolmanager(*args, **kwargs)
+        # (types-requests leaves HTTPAdapter.init_poolmanager unannotated)
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 def _reason(err: Exception) -> str:
@@ -298,7 +299,7 @@ class NomadClient:
 
     # The endpoints we use.
 
-    def agent_self(self) -> dict:
+    def agent_self(self) -> dict[str, object]:
         """GET /v1/agent/self: this agent's config and stats (needs agent:read)."""
         data, _ = self.get("/v1/agent/self")
         if not isinstance(data, dict):
@@ -318,13 +319,13 @@ class NomadClient:
             raise BadResponse(f"Nomad {self.hostport}: node {name!r} has no ID")
         return node_id
 
-    def node(self, node_id: str) -> dict:
+    def node(self, node_id: str) -> dict[str, object]:
         data, _ = self.get(f"/v1/node/{node_id}")
         if not isinstance(data, dict):
             raise BadResponse(f"Nomad {self.hostport}: /v1/node/{node_id} is not an object")
         return data
 
-    def node_allocations(self, node_id: str, index: int, wait: float) -> tuple[list, int]:
+    def node_allocations(self, node_id: str, index: int, wait: float) -> tuple[list[object], int]:
         """Blocking query: returns when the index passes `index` or `wait` runs out
         (Nomad waits at most NOMAD_MAX_WAIT, plus up to 1/16 of it)."""
         wait = min(wait, NOMAD_MAX_WAIT)

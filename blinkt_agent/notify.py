@@ -8,13 +8,37 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import sdnotify
 
 log = logging.getLogger(__name__)
 
 
-def watchdog_interval(environ=os.environ) -> float | None:
+class Notify(Protocol):
+    """What sends a notification: sdnotify.SystemdNotifier, or a test's recorder."""
+
+    def notify(self, state: str) -> None: ...
+
+
+class Utf8Notifier:
+    """sdnotify's notifier, sending UTF-8 as sd_notify(3) asks.
+
+    sdnotify 0.3 encodes the message as latin-1 and silently drops one that does not
+    fit, so a STATUS with "…" (a cut Nomad error) never reached systemd, and one with
+    "é" would arrive as bytes that are not UTF-8. It gets the message as the latin-1
+    reading of its UTF-8 bytes, which its encoding turns back into exactly those bytes.
+    """
+
+    def __init__(self) -> None:
+        self._notifier = sdnotify.SystemdNotifier()
+
+    def notify(self, state: str) -> None:
+        self._notifier.notify(state.encode("utf-8", "replace").decode("latin-1"))
+
+
+def watchdog_interval(environ: Mapping[str, str] = os.environ) -> float | None:
     """Seconds between WATCHDOG=1 pings: a third of WatchdogSec, or None when off."""
     usec = environ.get("WATCHDOG_USEC")
     pid = environ.get("WATCHDOG_PID")
@@ -27,8 +51,13 @@ def watchdog_interval(environ=os.environ) -> float | None:
 
 
 class Notifier:
-    def __init__(self, notifier=None, clock=time.monotonic, environ=os.environ):
-        self._notifier = notifier or sdnotify.SystemdNotifier()
+    def __init__(
+        self,
+        notifier: Notify | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self._notifier = notifier or Utf8Notifier()
         self._clock = clock
         self._status: str | None = None
         self._last_ping = float("-inf")

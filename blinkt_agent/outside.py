@@ -14,5 +14,5 @@ def dig(obj: object, *path: str) -> object:
     return obj
 
 
-def as_list(value: object) -> list:
+def as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else []

@@ -64,8 +64,8 @@ class Snapshot:
 
     node_id: str
     node_name: str
-    allocations: list
-    node: dict | None
+    allocations: list[object]
+    node: dict[str, object] | None
     address: str
     via: str
     index: int
@@ -128,17 +128,17 @@ class Watcher:
         # The node shown, and when to decide again which node that is.
         self._node_id: str | None = None
         self._node_name = options.node
-        self._node: dict | None = None
+        self._node: dict[str, object] | None = None
         self._identify_at = 0.0
         # /v1/agent/self read in this round, and whether the client is the node's own
         # (only then does its num_allocations count the node's allocations).
-        self._agent_self: dict | None = None
+        self._agent_self: dict[str, object] | None = None
         self._own_client = False
         self._hidden = 0
         # The last answer: its X-Nomad-Index, which allocations (ID, ModifyIndex), which lost.
         self._index = 0
-        self._seen: frozenset = frozenset()
-        self._lost: frozenset = frozenset()
+        self._seen: frozenset[tuple[str, str]] = frozenset()
+        self._lost: frozenset[str] = frozenset()
         self._resync = True  # the next query must answer at once (first one, or after an error)
         self._blocks: bool | None = None  # does the server block? None: not known yet
         self._round_started: float | None = None
@@ -272,7 +272,9 @@ class Watcher:
             log.info("Nomad %s blocks again: one request per change", client.hostport)
         self._blocks = blocks
 
-    def _count_hidden(self, client: NomadClient, allocations, invisible_change: bool) -> None:
+    def _count_hidden(
+        self, client: NomadClient, allocations: object, invisible_change: bool
+    ) -> None:
         """How many of the node's allocations the token cannot read, when the node's own
         client can say: agent/self as read this round, else read again when an answer moved
         the index without a visible change, or while some are hidden (so the count follows)."""
@@ -324,7 +326,7 @@ class Watcher:
         self._index, self._seen, self._lost, self._hidden = 0, frozenset(), frozenset(), 0
         self._resync = True
 
-    def _find_node(self, client: NomadClient) -> tuple[str, dict | None]:
+    def _find_node(self, client: NomadClient) -> tuple[str, dict[str, object] | None]:
         """The node to show, and /v1/agent/self when it was read to find it."""
         if self.options.node:
             return client.node_id_by_name(self.options.node), None
@@ -363,11 +365,11 @@ class Watcher:
         self._sleep(delay)
 
 
-def _dicts(allocations: object) -> list[dict]:
+def _dicts(allocations: object) -> list[dict[str, object]]:
     return [a for a in as_list(allocations) if isinstance(a, dict)]
 
 
-def _status(allocation: dict) -> str:
+def _status(allocation: dict[str, object]) -> str:
     status = allocation.get("ClientStatus")
     return status if isinstance(status, str) else ""
 

@@ -5,7 +5,11 @@ import pytest
 from blinkt_agent.sim import SimCluster, SimConsulDNS, SimNomad
 from blinkt_agent.sim.cluster import loopback_hosts
 
-pytest_plugins = ["tests.fixtures_gpio"]  # the gpio_double fixture
+pytest_plugins = [
+    "tests.fixtures_gpio",  # the gpio_double fixture
+    "tests.no_skip",  # under `make test` a skip is a failure
+    "pytester",  # tests/test_no_skip.py runs pytest on small test files
+]
 
 # --- simulator fixtures (blinkt_agent.sim): fresh servers on free loopback ports per test ---
 

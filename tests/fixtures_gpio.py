@@ -9,20 +9,29 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # mypy checks that the double offers what BlinktDisplay uses of RPi.GPIO
+    from blinkt_agent.displays.blinkt import Gpio
+    from tests.gpio_double.RPi import GPIO as _double
+
+    _offers: Gpio = _double
 
 GPIO_DOUBLE_PACKAGE = Path(__file__).parent / "gpio_double" / "RPi"
 PRIVATE_NAME = "blinkt_tests_rpi"
 
 
 @functools.cache
-def load_gpio_double():
+def load_gpio_double() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         PRIVATE_NAME,
         GPIO_DOUBLE_PACKAGE / "__init__.py",
         submodule_search_locations=[str(GPIO_DOUBLE_PACKAGE)],
     )
+    assert spec is not None and spec.loader is not None
     package = importlib.util.module_from_spec(spec)
     sys.modules[PRIVATE_NAME] = package  # GPIO.py imports its sibling apa102.py relatively
     spec.loader.exec_module(package)

@@ -86,7 +86,9 @@ class Tmux:
             rows.pop()
         return rows
 
-    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float = 20.0) -> list[str]:
+    def wait_for(
+        self, predicate: Callable[[list[str]], object], timeout: float = 20.0
+    ) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.rows()

@@ -1,6 +1,7 @@
 """Settings: file < environment < flags; every bad value is one line naming the key."""
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,7 @@ def test_unreadable_token_file_is_a_config_error_without_the_token(tmp_path):
 
 
 def test_node_name_defaults_to_the_short_hostname(tmp_path, monkeypatch):
-    monkeypatch.setattr(config.socket, "gethostname", lambda: "pi-07.lan")
+    monkeypatch.setattr(socket, "gethostname", lambda: "pi-07.lan")
     assert load(tmp_path).node_name == "pi-07"
     assert load(tmp_path, '[consul]\nnode_name = "rack-3"\n').node_name == "rack-3"
 

@@ -11,7 +11,8 @@ NOMAD = TABLE[TABLE.index("## Nomad HTTP API") :]
 
 def named_tests() -> list[tuple[str, str]]:
     """(file, test) for every `file.py::test` and `::test` (same file as before) cited."""
-    found, current = [], None
+    found: list[tuple[str, str]] = []
+    current = ""
     for row in (line for line in NOMAD.splitlines() if line.startswith("| ")):
         test_cell = row.rstrip(" |").rsplit(" | ", 1)[-1]
         for file, name in re.findall(r"`(?:tests/)?([\w/]*\.py)?::(\w+)`", test_cell):

@@ -8,8 +8,10 @@ No test here lets a name reach the machine's DNS: names other than "localhost" (
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,20 +27,20 @@ def settings_with(dns, **values):
     return config.override(config.defaults(), {"consul.dns": dns, **values})
 
 
-def resolver(known=None, failure=None):
+class Resolver:
     """A system resolver that never asks the network; it records the names asked."""
-    asked = []
 
-    def resolve(name):
-        asked.append(name)
-        if failure is not None:
-            raise failure
-        if name in (known or {}):
-            return known[name]
+    def __init__(self, known=None, failure=None):
+        self.known, self.failure = known or {}, failure
+        self.asked = []
+
+    def __call__(self, name):
+        self.asked.append(name)
+        if self.failure is not None:
+            raise self.failure
+        if name in self.known:
+            return self.known[name]
         raise hostnames.NameUnknown("Name or service not known")
-
-    resolve.asked = asked
-    return resolve
 
 
 @pytest.mark.parametrize("value", ["127.0.0.1:8600", "[::1]:8600", "localhost", "consul.lan:53"])
@@ -64,14 +66,14 @@ def test_malformed_values_are_refused_naming_the_key(value, problem):
 
 def test_a_name_that_does_not_exist_is_a_config_error():
     with pytest.raises(ConfigError) as info:
-        config.check_consul_dns(settings_with("nonsense"), resolver())
+        config.check_consul_dns(settings_with("nonsense"), Resolver())
     text = str(info.value)
     assert text.startswith("consul.dns: host 'nonsense' does not exist")
     assert "\n" not in text and info.value.exit_code == EXIT_CONFIG
 
 
 def test_a_name_not_resolvable_yet_passes_with_a_warning(caplog):
-    resolve = resolver(failure=hostnames.NameNotYet("Temporary failure in name resolution"))
+    resolve = Resolver(failure=hostnames.NameNotYet("Temporary failure in name resolution"))
     with caplog.at_level(logging.WARNING):
         config.check_consul_dns(settings_with("consul.lan:8600"), resolve)
     assert "cannot resolve 'consul.lan' yet" in caplog.text
@@ -79,18 +81,18 @@ def test_a_name_not_resolvable_yet_passes_with_a_warning(caplog):
 
 
 def test_a_resolvable_name_passes_quietly(caplog):
-    config.check_consul_dns(settings_with("consul.lan"), resolver({"consul.lan": ["10.0.0.5"]}))
+    config.check_consul_dns(settings_with("consul.lan"), Resolver({"consul.lan": ["10.0.0.5"]}))
     assert caplog.text == ""
 
 
 def test_an_ip_address_asks_no_resolver():
-    resolve = resolver()
+    resolve = Resolver()
     config.check_consul_dns(settings_with("127.0.0.1:8600"), resolve)
     assert resolve.asked == []
 
 
 def test_no_check_without_discovery():
-    resolve = resolver()
+    resolve = Resolver()
     settings = settings_with("nonsense", **{"nomad.address": "http://127.0.0.1:4646"})
     config.check_consul_dns(settings, resolve)
     assert resolve.asked == []
@@ -98,10 +100,10 @@ def test_no_check_without_discovery():
 
 def test_system_resolver_sorts_errors_into_unknown_and_not_yet(monkeypatch):
     def getaddrinfo(name, *args, **kw):
-        code = {"nope": hostnames.socket.EAI_NONAME, "later": hostnames.socket.EAI_AGAIN}[name]
-        raise hostnames.socket.gaierror(code, "resolver says no")
+        code = {"nope": socket.EAI_NONAME, "later": socket.EAI_AGAIN}[name]
+        raise socket.gaierror(code, "resolver says no")
 
-    monkeypatch.setattr(hostnames.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(hostnames.NameUnknown):
         hostnames.resolve("nope")
     with pytest.raises(hostnames.NameNotYet):
@@ -109,9 +111,11 @@ def test_system_resolver_sorts_errors_into_unknown_and_not_yet(monkeypatch):
 
 
 def test_system_resolver_gives_up_after_its_timeout(monkeypatch):
-    monkeypatch.setattr(
-        hostnames.socket, "getaddrinfo", lambda *a, **k: __import__("time").sleep(5)
-    )
+    def getaddrinfo(*args, **kw):
+        time.sleep(5)  # far beyond the timeout; then answers (after the test) like the real one
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(hostnames.NameNotYet, match=r"within 0\.2 s"):
         hostnames.resolve("slow.lan", timeout=0.2)
 
@@ -129,7 +133,7 @@ def no_config(tmp_path, monkeypatch):
 def test_once_with_a_nonexistent_consul_dns_host_exits_78_with_one_line(
     monkeypatch, caplog, no_config
 ):
-    monkeypatch.setattr(hostnames, "resolve", resolver())
+    monkeypatch.setattr(hostnames, "resolve", Resolver())
     code = cli.main(["once", "--display", "json", "--consul-dns", "nonsense"])
     assert code == EXIT_CONFIG
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -138,7 +142,7 @@ def test_once_with_a_nonexistent_consul_dns_host_exits_78_with_one_line(
 
 
 def test_once_with_a_host_not_resolvable_yet_exits_69_naming_it(monkeypatch, caplog, no_config):
-    monkeypatch.setattr(hostnames, "resolve", resolver(failure=hostnames.NameNotYet("no network")))
+    monkeypatch.setattr(hostnames, "resolve", Resolver(failure=hostnames.NameNotYet("no network")))
     code = cli.main(["once", "--display", "json", "--consul-dns", "consul.lan"])
     assert code == EXIT_UNAVAILABLE
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -146,7 +150,7 @@ def test_once_with_a_host_not_resolvable_yet_exits_69_naming_it(monkeypatch, cap
 
 
 def test_clear_never_asks_the_resolver(monkeypatch, no_config):
-    resolve = resolver()
+    resolve = Resolver()
     monkeypatch.setattr(hostnames, "resolve", resolve)
     assert cli.main(["clear", "--display", "json", "--consul-dns", "nonsense"]) == 0
     assert resolve.asked == []

@@ -181,6 +181,7 @@ def test_a_reader_that_goes_away_ends_the_demo_with_one_line(display):
         blinkt_agent_argv("demo", "--display", display, "--speed", "12", "--duration", "10"),
         env=agent_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert proc.stdout is not None
     proc.stdout.readline()
     proc.stdout.close()  # as `blinkt-agent demo | head -1` does
     _, stderr = proc.communicate(timeout=30)

@@ -397,9 +397,11 @@ def test_locator_tries_our_own_instance_first_then_the_others_then_asks_again(si
     fleet(sim_dns, 3)
     locator = NomadLocator(query_for(sim_dns), None, own_node="pi-02")
     assert locator.address() == "http://127.0.1.2:4646"
-    assert locator.current().is_own and locator.current().node == "pi-02"
+    own = locator.current()
+    assert own is not None and own.is_own and own.node == "pi-02"
     assert locator.failed() is True
-    assert not locator.current().is_own
+    other = locator.current()
+    assert other is not None and not other.is_own
     assert locator.failed() is True
     assert locator.failed() is False
     srv_queries = sum(1 for a in sim_dns.query_log if a.rdtype == "SRV")
@@ -417,7 +419,8 @@ def test_locator_says_once_when_no_instance_is_ours(sim_dns, caplog):
         locator.address()
     [record] = caplog.records
     assert "knows no node 'ghost' (consul.node_name)" in record.getMessage()
-    assert locator.current().owner is Owner.UNKNOWN
+    current = locator.current()
+    assert current is not None and current.owner is Owner.UNKNOWN
 
 
 def test_locator_falls_back_to_the_static_address_when_dns_fails(sim_dns):

@@ -87,16 +87,14 @@ def test_missing_library_is_a_display_error_with_install_hint(monkeypatch):
     assert error.value.exit_code == EXIT_IOERR
 
 
-class RefusingGpio:
-    """An RPi.GPIO whose setmode() fails the way the real libraries do."""
+def refusing(gpio_double, monkeypatch, error):
+    """The RPi.GPIO double, with a setmode() that fails the way the real libraries do."""
 
-    BCM, OUT, LOW, HIGH = 11, 0, 0, 1
+    def setmode(mode):
+        raise error
 
-    def __init__(self, error):
-        self.error = error
-
-    def setmode(self, mode):
-        raise self.error
+    monkeypatch.setattr(gpio_double, "setmode", setmode)
+    return gpio_double
 
 
 @pytest.mark.parametrize(
@@ -107,15 +105,16 @@ class RefusingGpio:
         PermissionError(13, "Permission denied"),
     ],
 )
-def test_no_permission_names_the_device_and_the_gpio_group(error):
-    expected = r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="
-    with pytest.raises(DisplayError, match=expected):
-        BlinktDisplay(gpio=RefusingGpio(error))
+def test_no_permission_names_the_device_and_the_gpio_group(error, gpio_double, monkeypatch):
+    with pytest.raises(
+        DisplayError, match=r"/dev/gpiomem or /dev/gpiochip\*.*group gpio.*DeviceAllow="
+    ):
+        BlinktDisplay(gpio=refusing(gpio_double, monkeypatch, error))
 
 
-def test_other_setup_failure_is_a_display_error_naming_the_pins():
+def test_other_setup_failure_is_a_display_error_naming_the_pins(gpio_double, monkeypatch):
     with pytest.raises(DisplayError, match="pins 23 and 24: busy"):
-        BlinktDisplay(gpio=RefusingGpio(RuntimeError("busy")))
+        BlinktDisplay(gpio=refusing(gpio_double, monkeypatch, RuntimeError("busy")))
 
 
 def test_unknown_display_name_is_a_config_error_naming_display():

@@ -26,6 +26,7 @@ from blinkt_agent.displays.terminal import (
 )
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, Pixel, make_frame
+from tests.lock_probe import locks_taken
 
 GREEN = make_frame([Pixel(0, 255, 0, 1.0), Pixel(0, 0, 255, 0.0)])
 RED = make_frame([Pixel(255, 0, 0, 0.2)])
@@ -234,6 +235,7 @@ def test_plain_stream_keeps_the_whole_caption():
 def test_close_on_a_plain_stream_prints_the_dark_frame_without_the_caption():
     stream = io.StringIO()
     display = make_display("terminal", stream=stream)
+    assert isinstance(display, TerminalDisplay)
     display.set_caption("node pi-01")
     display.show(RED)
     display.close()
@@ -286,3 +288,25 @@ def test_dark_frame_in_colour_is_grey_dots():
     stream, display = tty_display()
     display.show(DARK)
     assert stream.getvalue().count("\u00b7") == 8 and "\x1b[38;2;80;80;80m" in stream.getvalue()
+
+
+def test_the_sigwinch_handler_takes_no_lock():
+    # The main thread may be inside the very lock a handler asks for (it was in
+    # Event.set() on the resize event): the handler must only wake the redraw.
+    assert locks_taken(threading.Lock().acquire), "the probe sees a lock being taken"
+    width = [80]
+    stream = FakeTty()
+    display = TerminalDisplay(stream, environ=XTERM, columns=lambda: width[0])
+    try:
+        display.set_caption("z" * 100)
+        display.show(GREEN)
+        handler = signal.getsignal(signal.SIGWINCH)
+        assert callable(handler)
+        width[0] = 40
+        assert locks_taken(lambda: handler(signal.SIGWINCH, None)) == []
+        deadline = time.monotonic() + 5  # and it still redraws at the new width
+        while len(last_row(stream.getvalue())) != 39 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(last_row(stream.getvalue())) == 39
+    finally:
+        display.close()

@@ -264,7 +264,9 @@ DOCUMENTED_EXIT_CODES = {0, 2, 69, 74, 77, 78}
 # `clear` falls back to the default settings when the config is broken, and says so.
 CLEAR_FALLBACK = "; clearing with the default settings"
 
-no_nul_text = st.text(st.characters(blacklist_characters="\x00"), max_size=12)
+# Text an OS can hold: no NUL, no lone surrogate (os.environ cannot take "\udd00"; the
+# surrogates Python makes of undecodable bytes come from os_strings).
+no_nul_text = st.text(st.characters(codec="utf-8", blacklist_characters="\x00"), max_size=12)
 # What a POSIX environment or argv can hold: any bytes but NUL, decoded as Python does.
 os_strings = st.binary(max_size=12).filter(lambda b: b"\0" not in b).map(os.fsdecode)
 interesting = st.sampled_from(

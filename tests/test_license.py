@@ -25,7 +25,9 @@ def test_license_file_pyproject_debian_and_role_all_say_mit():
 def test_license_file_has_debian_copyrights_holder_year_and_text():
     license_ = (ROOT / "LICENSE").read_text()
     copyright_ = (ROOT / "debian" / "copyright").read_text()
-    holder = re.search(r"^Files: \*\nCopyright: (.+)$", copyright_, re.M).group(1)
+    files = re.search(r"^Files: \*\nCopyright: (.+)$", copyright_, re.M)
+    assert files, "debian/copyright has no Files: * paragraph"
+    holder = files.group(1)
     assert f"Copyright (c) {holder}\n" in license_
     # The licence text of debian/copyright (its stand-alone "License: MIT" paragraph).
     debian_text = copyright_.split("\nLicense: MIT\n")[-1]

@@ -17,6 +17,7 @@ from blinkt_agent.mapping import (
     summarize,
     visible_allocations,
 )
+from blinkt_agent.outside import dig
 
 NOW = 1_700_000_000 * 10**9
 LINGER = 300
@@ -92,14 +93,16 @@ def test_nomad_unknown_client_status_is_unknown():
 
 def test_allocations_are_ordered_by_create_index_then_id():
     allocs = [alloc(index=5, alloc_id="b"), alloc(index=9), alloc(index=5, alloc_id="a")]
-    ids = [(a["CreateIndex"], a["ID"]) for a, _ in visible_allocations(allocs, NOW, LINGER)]
+    ids = [
+        (dig(a, "CreateIndex"), dig(a, "ID")) for a, _ in visible_allocations(allocs, NOW, LINGER)
+    ]
     assert ids == [(5, "a"), (5, "b"), (9, "a")]
 
 
 def test_allocation_without_create_index_goes_last():
     allocs = [{"ClientStatus": "running", "DesiredStatus": "run"}, alloc(index=3)]
     assert [state for _, state in visible_allocations(allocs, NOW, LINGER)] == ["running"] * 2
-    assert visible_allocations(allocs, NOW, LINGER)[0][0]["CreateIndex"] == 3
+    assert dig(visible_allocations(allocs, NOW, LINGER)[0][0], "CreateIndex") == 3
 
 
 def test_each_shown_allocation_lights_one_led_in_its_colour():

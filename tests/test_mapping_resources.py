@@ -294,7 +294,7 @@ def test_bar_lights_exactly_the_used_share_of_eight_leds(capacity, share, resour
 
 
 hooks = st.sampled_from([None, "prestart", "poststart", "poststop"])
-tasks = st.lists(
+tasks: st.SearchStrategy[list[dict[str, object]]] = st.lists(
     st.builds(
         dict,
         cpu=st.integers(0, 5000),

@@ -24,6 +24,7 @@ from blinkt_agent.nomad import (
     hidden_allocations,
     pick_node,
 )
+from blinkt_agent.outside import dig
 from blinkt_agent.sim.nomad import SimNomad
 from blinkt_agent.sim.nomad.acl import parse_policy
 
@@ -281,7 +282,7 @@ def test_hidden_allocations_are_told_by_the_own_clients_count():
         sim.add_alloc(node, "db", client_status="running", namespace="team-b")
         client = NomadClient(sim.agent_for(node).url, token="weak")
         allocations, _ = client.node_allocations(node, 0, 1)
-        assert [a["JobID"] for a in allocations] == ["web"]
+        assert [dig(a, "JobID") for a in allocations] == ["web"]
         assert hidden_allocations(client.agent_self(), node, allocations) == 1
 
 

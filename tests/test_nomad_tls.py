@@ -10,6 +10,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -93,10 +94,10 @@ def test_skip_verify_accepts_any_certificate(nomad_tls):
 def test_mutual_tls_with_a_client_certificate(pki):
     server, url = serve_tls(pki, require_client_cert=True)
     try:
-        base = {"ca_cert": str(pki / "ca.pem"), "server_name": SERVER_NAME}
+        base = TLS(ca_cert=str(pki / "ca.pem"), server_name=SERVER_NAME)
         with pytest.raises(Unreachable):
-            NomadClient(url, tls=TLS(**base)).local_node_id()
-        tls = TLS(**base, client_cert=str(pki / "client.pem"), client_key=str(pki / "client.key"))
+            NomadClient(url, tls=base).local_node_id()
+        tls = replace(base, client_cert=str(pki / "client.pem"), client_key=str(pki / "client.key"))
         assert NomadClient(url, tls=tls).local_node_id() == "tls-node"
     finally:
         server.shutdown()

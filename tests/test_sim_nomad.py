@@ -794,6 +794,7 @@ def test_standalone_process_serves_until_sigterm():
          "--allocs", "3", "--token", TOKEN],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    assert proc.stdout is not None
     try:
         line = proc.stdout.readline()
         assert line.startswith("sim: nomad http://127.0.0.1:") and "nodes=pi-01,pi-02" in line

@@ -86,8 +86,9 @@ def test_tokens_resolve_to_their_policies_and_missing_policies_are_ignored():
     store = ACLStore()
     store.set_policy("nodes", 'node { policy = "read" }')
     secret = store.add_token(["nodes", "does-not-exist"])
-    assert store.resolve(secret).allow_node_read()
-    assert not store.resolve("").allow_node_read()  # anonymous, no "anonymous" policy
+    acl, anonymous = store.resolve(secret), store.resolve("")
+    assert acl is not None and acl.allow_node_read()
+    assert anonymous is not None and not anonymous.allow_node_read()  # no "anonymous" policy
     with pytest.raises(TokenUnknown):
         store.resolve("00000000-0000-0000-0000-000000000000")
 

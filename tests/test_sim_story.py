@@ -2,7 +2,7 @@
 
 import threading
 
-from blinkt_agent.sim.story import STEPS, Story
+from blinkt_agent.sim.story import STEPS, Step, Story
 
 
 def statuses(cluster):
@@ -19,7 +19,7 @@ def test_story_offers_the_resource_views():
 
 
 def test_story_played_fast_ends_in_the_scripted_state(sim_cluster):
-    seen = []
+    seen: list[Step] = []
     Story(sim_cluster).play(threading.Event(), speed=50, on_step=seen.append)
     assert seen == list(STEPS)
     final = statuses(sim_cluster)

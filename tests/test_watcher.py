@@ -461,7 +461,7 @@ def test_without_an_index_it_asks_without_one_once_a_second(sim_nomad, events, c
     assert len(said) == 1 and "once a second" in said[0]
 
 
-class FailsBlocking(BaseHTTPRequestHandler):
+class FailsBlocking(FlappingIndex):
     """Answers plain reads, fails every blocking query: the catch-up answer after each
     error succeeds, the next query fails again."""
 
@@ -471,10 +471,9 @@ class FailsBlocking(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        FlappingIndex.do_GET(self)
+        super().do_GET()
 
     hits: list = []
-    log_message = FlappingIndex.log_message
 
 
 def test_catch_up_answers_do_not_reset_the_backoff(events):

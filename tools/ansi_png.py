@@ -121,7 +121,7 @@ def apply_sgr(style: Style, text: str) -> Style:
         elif p in (38, 48):
             colour, used = _extended(params, i)
             if colour is not None:
-                style = replace(style, **{"fg" if p == 38 else "bg": colour})
+                style = replace(style, fg=colour) if p == 38 else replace(style, bg=colour)
             i += used
         i += 1
     return style

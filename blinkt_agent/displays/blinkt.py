@@ -7,7 +7,7 @@ BlinktDisplay is made without an injected `gpio` module.
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Literal, Protocol
 
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, NUM_PIXELS, Frame, apa102_brightness
@@ -24,6 +24,25 @@ LED_HEADER = 0b111_00000  # the first three bits of every LED word, then 5-bit b
 INSTALL_HINT = (
     "install python3-rpi-lgpio (Raspberry Pi 5) or python3-rpi.gpio: apt install python3-rpi-lgpio"
 )
+
+
+class Gpio(Protocol):
+    """What BlinktDisplay uses of RPi.GPIO (rpi-lgpio has the same API), in its types:
+    mypy checks the real module against it (types-RPi.GPIO) where it is imported."""
+
+    @property
+    def BCM(self) -> Literal[11]: ...
+    @property
+    def OUT(self) -> Literal[0]: ...
+    @property
+    def LOW(self) -> Literal[0]: ...
+    @property
+    def HIGH(self) -> Literal[1]: ...
+    def setmode(self, mode: Literal[11], /) -> None: ...
+    def setwarnings(self, gpio_warnings: bool, /) -> None: ...
+    def setup(self, channel: list[int], direction: Literal[0], *, initial: int) -> None: ...
+    def output(self, channel: int, value: Literal[0, 1], /) -> None: ...
+    def cleanup(self, channel: list[int], /) -> None: ...
 
 
 def apa102_bits(frame: Frame) -> list[int]:
@@ -50,7 +69,7 @@ class BlinktDisplay:
     """
 
     def __init__(
-        self, data_pin: int = DATA_PIN, clock_pin: int = CLOCK_PIN, gpio: ModuleType | None = None
+        self, data_pin: int = DATA_PIN, clock_pin: int = CLOCK_PIN, gpio: Gpio | None = None
     ) -> None:
         self._gpio = gpio if gpio is not None else _import_rpi_gpio()
         self._data_pin, self._clock_pin = data_pin, clock_pin
@@ -86,14 +105,14 @@ class BlinktDisplay:
         high, low = self._gpio.HIGH, self._gpio.LOW
         try:
             for bit in apa102_bits(frame):
-                output(data, bit)  # the LED samples data on the rising clock edge
+                output(data, high if bit else low)  # sampled on the rising clock edge
                 output(clock, high)
                 output(clock, low)
         except RuntimeError as err:
             raise DisplayError(f"blinkt: GPIO write failed: {err}") from err
 
 
-def _import_rpi_gpio() -> ModuleType:
+def _import_rpi_gpio() -> Gpio:
     try:
         import RPi.GPIO as gpio
     except ImportError as err:

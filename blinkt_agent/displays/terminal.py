@@ -5,7 +5,9 @@ place: the cursor rests at the start of that row, and every redraw erases from
 there to the end of the screen, so a row that the terminal re-wrapped after a
 resize is erased whole. The status text beside the LEDs is cut to the terminal's
 width, which is read again at every draw and on SIGWINCH. Lines that scroll
-away (the demo's story, log lines) are written above the row.
+away (the demo's story, log lines) are written above the row. The SIGWINCH
+handler only wakes a thread that redraws: a handler that took a lock could
+deadlock with the code it interrupted, which may hold that very lock.
 
 Without cursor control (TERM=dumb) every change is a plain line; without a
 terminal at all (a pipe, a file) it is a plain line in hex for scripts. NO_COLOR
@@ -24,10 +26,12 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, Frame, Pixel
+from blinkt_agent.waker import Waker
 
 LIT, UNLIT, ELLIPSIS = "\u25cf", "\u00b7", "\u2026"  # ● · …
 ASCII_LIT, ASCII_UNLIT, ASCII_ELLIPSIS = "o", ".", "..."
@@ -54,6 +58,8 @@ NAMED_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
 
 RGB = tuple[int, int, int]
 Segment = tuple[RGB | None, str]  # text, drawn in that colour (None: the default colour)
+# What signal.signal() hands back: a handler, SIG_DFL/SIG_IGN, or None (not set from Python).
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 @functools.lru_cache(maxsize=512)  # a display shows few distinct colours, again and again
@@ -160,8 +166,8 @@ class TerminalDisplay:
         self._shown: tuple[Frame, str] | None = None
         self._row_drawn = False  # cursor mode: the row is on screen, the cursor at its start
         self._closed = False
-        self._resized = threading.Event()
-        self._previous_winch: object = None
+        self._resized: Waker | None = None  # woken on SIGWINCH, while we watch it
+        self._previous_winch: _Handler = None
         if watch_resize and self.can.cursor:
             self._watch_resize()
 
@@ -327,10 +333,11 @@ class TerminalDisplay:
 
     def _end(self) -> None:
         self._closed = True
-        self._resized.set()  # lets the resize thread end
+        if self._resized is not None:
+            self._resized.wake()  # lets the resize thread end
         if self._previous_winch is not None:
             with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signal.SIGWINCH, self._previous_winch)  # type: ignore[arg-type]
+                signal.signal(signal.SIGWINCH, self._previous_winch)
             self._previous_winch = None
 
     # --- the terminal's size ------------------------------------------------------------
@@ -354,16 +361,29 @@ class TerminalDisplay:
         return columns
 
     def _watch_resize(self) -> None:
-        try:
-            self._previous_winch = signal.signal(signal.SIGWINCH, lambda *_: self._resized.set())
-        except ValueError:  # not the main thread: the next show() fits the new width
-            return
-        threading.Thread(target=self._redraw_on_resize, name="terminal-resize", daemon=True).start()
+        resized = Waker()
 
-    def _redraw_on_resize(self) -> None:
+        def on_winch(_signum: int, _frame: FrameType | None) -> None:
+            # Runs in the main thread between two bytecodes of whatever it interrupted,
+            # which may hold any lock: a byte on a socket pair takes none. (Not
+            # signal.set_wakeup_fd: a process has one, and the agent's loop uses it.)
+            resized.wake()
+
+        try:
+            self._previous_winch = signal.signal(signal.SIGWINCH, on_winch)
+        except ValueError:  # not the main thread: the next show() fits the new width
+            resized.close()
+            return
+        self._resized = resized
+        threading.Thread(
+            target=self._redraw_on_resize, args=(resized,), name="terminal-resize", daemon=True
+        ).start()
+
+    def _redraw_on_resize(self, resized: Waker) -> None:
+        # The socket pair stays open: a SIGWINCH may come before close() hands the
+        # handler back, and the pair closes itself when the display is collected.
         while True:
-            self._resized.wait()
-            self._resized.clear()
+            resized.wait(None)
             with self._lock:
                 if self._closed:
                     return

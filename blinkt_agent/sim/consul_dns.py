@@ -31,7 +31,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import dns.exception
 import dns.flags
@@ -45,6 +45,9 @@ import dns.renderer
 import dns.rrset
 
 from blinkt_agent.sim.loopback import LoopbackServer
+
+# (answer, additional, nodata) for a question; None stands for NXDOMAIN.
+Sections: TypeAlias = tuple[list[dns.rrset.RRset], list[dns.rrset.RRset], bool]
 
 MODES = ("normal", "servfail", "nxdomain", "drop", "refused")
 
@@ -348,10 +351,13 @@ class SimConsulDNS(LoopbackServer):
 
     # -- lookups (lock held) --------------------------------------------------------------
 
-    def _dispatch(self, question: dns.rrset.RRset) -> tuple[list, list, bool] | None:
+    def _dispatch(self, question: dns.rrset.RRset) -> Sections | None:
         """(answer, additional, nodata), or None for NXDOMAIN (agent/dns.go dispatch)."""
-        labels = [label.decode().lower() for label in question.name.relativize(self.domain)]
-        kind, parts, suffixes = None, [], []
+        relative = question.name.relativize(self.domain)
+        labels = [label.decode().lower() for label in relative.labels]
+        kind: str | None = None
+        parts: list[str] = []
+        suffixes: list[str] = []
         for i in range(len(labels) - 1, -1, -1):
             if labels[i] in _KINDS:
                 kind, parts, suffixes = labels[i], labels[:i], labels[i + 1 :]
@@ -370,7 +376,9 @@ class SimConsulDNS(LoopbackServer):
             return self._node(question, ".".join(parts))
         return self._service(question, parts, datacenter)
 
-    def _service(self, question, parts: list[str], datacenter: str):
+    def _service(
+        self, question: dns.rrset.RRset, parts: list[str], datacenter: str
+    ) -> Sections | None:
         """handleServiceQuery: the shuffled passing instances of service[/tag]."""
         if len(parts) == 2 and parts[0].startswith("_") and parts[1].startswith("_"):
             service, tag = parts[0][1:], parts[1][1:]
@@ -387,12 +395,12 @@ class SimConsulDNS(LoopbackServer):
         self._rng.shuffle(instances)
         answer: list[dns.rrset.RRset] = []
         additional: list[dns.rrset.RRset] = []
-        seen: set = set()
+        seen: set[object] = set()
         for instance in instances:
             node = self._nodes[instance.node]
             address = instance.address or node.address
             # the same node, address and port (for A: the same address) only once
-            key = (node.name, instance.address, instance.port)
+            key: object = (node.name, instance.address, instance.port)
             if question.rdtype != _SRV:
                 key = address
             if key in seen:
@@ -421,7 +429,7 @@ class SimConsulDNS(LoopbackServer):
         hex_ip = ipaddress.ip_address(instance.address).packed.hex()
         return f"{hex_ip}.addr.{datacenter}.{self.domain}"
 
-    def _node(self, question, name: str):
+    def _node(self, question: dns.rrset.RRset, name: str) -> Sections | None:
         """handleNodeQuery: the node's address; its meta as TXT (in ADDITIONAL for A/AAAA)."""
         node = self._nodes.get(name)
         if node is None:
@@ -429,16 +437,16 @@ class SimConsulDNS(LoopbackServer):
         rdtype = question.rdtype
         if rdtype not in (_ANY, _A, _AAAA, _TXT):
             return [], [], False
-        answer = []
+        answer: list[dns.rrset.RRset] = []
         if rdtype != _TXT and _fits(rdtype, node.address):
             answer.append(_rr(question.name, _ip_type(node.address), node.address))
-        additional = []
+        additional: list[dns.rrset.RRset] = []
         if self.node_meta_txt or rdtype in (_TXT, _ANY):
             meta = self._meta(question.name, node)
             (answer if rdtype in (_TXT, _ANY) else additional).extend(meta)
         return answer, additional, False
 
-    def _addr(self, question, parts: list[str]):
+    def _addr(self, question: dns.rrset.RRset, parts: list[str]) -> Sections | None:
         """dispatch "addr": 8 hex digits are an IPv4 address, 32 an IPv6 one."""
         if len(parts) != 1 or len(parts[0]) not in (8, 32):
             return None
@@ -451,7 +459,7 @@ class SimConsulDNS(LoopbackServer):
             return [record], [], False
         return [], [record], False
 
-    def _meta(self, name, node: _Node) -> list[dns.rrset.RRset]:
+    def _meta(self, name: dns.name.Name | str, node: _Node) -> list[dns.rrset.RRset]:
         """makeTXTRecordFromNodeMeta: key=value (RFC 1464), or the bare value of rfc1035- keys."""
         records = []
         for key, value in node.meta.items():
@@ -466,15 +474,17 @@ class SimConsulDNS(LoopbackServer):
         return dns.rrset.from_text(self.domain, 0, "IN", "SOA", soa)
 
 
-def _rr(name, rdtype: str | int, text: str) -> dns.rrset.RRset:
+def _rr(name: dns.name.Name | str, rdtype: str, text: str) -> dns.rrset.RRset:
     """One record per RRset, so that sections keep Consul's order and duplicates of a name."""
     return dns.rrset.from_text(name, 0, "IN", rdtype, text)
 
 
-def _srv(name, weight: int, port: int, target: str) -> dns.rrset.RRset:
+def _srv(name: dns.name.Name, weight: int, port: int, target: str) -> dns.rrset.RRset:
     """An SRV record whose target is never compressed: miekg/dns writes it in full (as
     RFC 2782 asks), while dnspython would compress it, and sizes must come out as Consul's."""
-    data = struct.pack("!HHH", 1, weight, port) + dns.name.from_text(target).to_wire()
+    wire = dns.name.from_text(target).to_wire()
+    assert wire is not None  # (bytes when no file is given)
+    data = struct.pack("!HHH", 1, weight, port) + wire
     rdata = dns.rdata.GenericRdata(dns.rdataclass.IN, _SRV, data)
     return dns.rrset.from_rdata(name, 0, rdata)
 
@@ -543,7 +553,14 @@ def _trim_tcp(rdtype: int, response: dns.message.Message) -> bool:
     return trimmed or len(response.answer) < count
 
 
-def _trim_to(response, max_size: int, bound: int, index, has_extra: bool, compress: bool) -> bool:
+def _trim_to(
+    response: dns.message.Message,
+    max_size: int,
+    bound: int,
+    index: Index,
+    has_extra: bool,
+    compress: bool,
+) -> bool:
     trimmed = False
     while len(response.answer) > 1 and _length(response, compress) > bound:
         trimmed = True
@@ -558,7 +575,9 @@ def _trim_to(response, max_size: int, bound: int, index, has_extra: bool, compre
     return trimmed
 
 
-def _binary_truncate(response, max_size: int, index, has_extra: bool, compress: bool) -> int:
+def _binary_truncate(
+    response: dns.message.Message, max_size: int, index: Index, has_extra: bool, compress: bool
+) -> int:
     """dnsBinaryTruncate: the most answers whose message fits max_size."""
     original = response.answer
     start, end = 0, len(original) + 1
@@ -577,18 +596,22 @@ def _binary_truncate(response, max_size: int, index, has_extra: bool, compress: 
     return start
 
 
-def _index(additional: list[dns.rrset.RRset]) -> dict[dns.name.Name, dns.rrset.RRset]:
+Index: TypeAlias = dict[dns.name.Name, dns.rrset.RRset]
+
+
+def _index(additional: list[dns.rrset.RRset]) -> Index:
     """indexRRs: the first additional record of each name."""
-    index: dict[dns.name.Name, dns.rrset.RRset] = {}
+    index: Index = {}
     for rrset in additional:
         index.setdefault(rrset.name, rrset)
     return index
 
 
-def _sync_extra(index, response: dns.message.Message) -> None:
+def _sync_extra(index: Index, response: dns.message.Message) -> None:
     """syncExtra: ADDITIONAL becomes the first record named after each SRV target
     (node TXT records and further addresses of a name are dropped)."""
-    extra, resolved = [], set()
+    extra: list[dns.rrset.RRset] = []
+    resolved: set[dns.name.Name] = set()
     for rrset in response.answer:
         if rrset.rdtype != _SRV:
             continue
@@ -605,10 +628,10 @@ def _sync_extra(index, response: dns.message.Message) -> None:
     response.additional = extra
 
 
-class _NoCompression(dict):
+class _NoCompression(dict[dns.name.Name, int]):
     """A compression table that never remembers a name: every name is written in full."""
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: dns.name.Name, value: int) -> None:
         pass
 
 

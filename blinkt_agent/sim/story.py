@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from blinkt_agent.sim.cluster import SimCluster
 
@@ -19,7 +20,11 @@ from blinkt_agent.sim.cluster import SimCluster
 #   ("client", label, client_status)       what the Nomad client reports
 #   ("desired", label, desired_status)     what the scheduler wants
 #   ("outage", down)                       Nomad unreachable / back
-Op = tuple
+Op = (
+    tuple[Literal["place"], str, str, int, int]
+    | tuple[Literal["client", "desired"], str, str]
+    | tuple[Literal["outage"], bool]
+)
 
 
 @dataclass(frozen=True)

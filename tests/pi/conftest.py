@@ -57,7 +57,7 @@ def pi(figures) -> Iterator[EmulatedPi]:
         machine.sh(f"date -s @{time.time():.0f} >/dev/null")
         machine.sh("systemctl is-system-running --wait", check=False, timeout=BOOT_TIMEOUT)
         figures["QEMU start → systemd finished booting"] = (
-            f"{time.time() - machine.started_at:.1f} s"
+            f"{machine.since_start(time.time()):.1f} s"
         )
         machine.trace_gpio()
         yield machine

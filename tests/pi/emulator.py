@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import io
 import itertools
 import json
 import os
@@ -28,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.pi.gpio_trace import BlinktTrace, Event
 
@@ -111,10 +112,21 @@ def describe(events: list[Event]) -> str:
         elif e.dark:
             parts.append("dark frame")
         else:
-            lit = [f"#{r:02x}{g:02x}{b:02x}/{b5}" for r, g, b, b5 in e.pixels if b5 and (r, g, b)]
+            pixels = e.pixels or ()
+            lit = [f"#{r:02x}{g:02x}{b:02x}/{b5}" for r, g, b, b5 in pixels if b5 and (r, g, b)]
             parts.append(f"frame[{' '.join(lit)}]")
     more = f"({len(events) - 12} earlier) " if len(events) > 12 else ""
     return more + ", ".join(parts)
+
+
+T = TypeVar("T")
+
+
+def _up(value: T | None, what: str) -> T:
+    """`value`, which start() sets; a PiError naming `what` before then."""
+    if value is None:
+        raise PiError(f"the emulated Pi has no {what}: not started")
+    return value
 
 
 class EmulatedPi:
@@ -132,7 +144,7 @@ class EmulatedPi:
         self._serial_closed = False
         self._serial_changed = threading.Condition()
         self._qmp: socket.socket | None = None
-        self._qmp_file = None
+        self._qmp_file: io.BufferedRWPair | None = None
         self._ids = itertools.count(1)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -178,7 +190,11 @@ class EmulatedPi:
         self._wait_serial(
             lambda buf: READY in buf, "the guest to boot (serial shell ready)", timeout
         )
-        return time.time() - self.started_at
+        return self.since_start(time.time())
+
+    def since_start(self, at: float) -> float:
+        """Seconds from QEMU's start to `at` (host wall clock, as in the trace lines)."""
+        return at - _up(self.started_at, "start time")
 
     def trace_gpio(self) -> None:
         """Start logging register writes; from here on `leds` sees what the pins do."""
@@ -226,7 +242,9 @@ class EmulatedPi:
         encoded = base64.b64encode(script.encode()).decode()
         with self._serial_changed:
             start = self._serial_seen
-        self._serial.sendall(f"@@C {ident} {timeout:g} {encoded}\n".encode())
+        _up(self._serial, "the serial console").sendall(
+            f"@@C {ident} {timeout:g} {encoded}\n".encode()
+        )
         pattern = re.compile(rb"@@R %d (\d+) ([A-Za-z0-9+/=]*)@@" % ident)
 
         def reply(buf: bytearray):
@@ -279,9 +297,10 @@ class EmulatedPi:
             )
 
     def _read_serial(self) -> None:
+        serial = _up(self._serial, "the serial console")
         while True:
             try:
-                data = self._serial.recv(65536)
+                data = serial.recv(65536)
             except OSError:
                 data = b""
             with self._serial_changed:
@@ -313,14 +332,15 @@ class EmulatedPi:
 
     def _read_trace(self) -> None:
         with open(self.work / "gpio.trace", "w") as copy:
-            for line in self._grep.stdout:
+            for line in _up(_up(self._grep, "grep").stdout, "grep's output"):
                 copy.write(line)
                 self.leds.feed_line(line)
 
     def _qmp_command(self, name: str, arguments: dict | None = None) -> Any:
         message = {"execute": name} | ({"arguments": arguments} if arguments else {})
-        self._qmp_file.write(json.dumps(message).encode() + b"\n")
-        self._qmp_file.flush()
+        qmp = _up(self._qmp_file, "the QMP monitor")
+        qmp.write(json.dumps(message).encode() + b"\n")
+        qmp.flush()
         while True:
             reply = self._qmp_read()
             if "return" in reply:
@@ -330,8 +350,8 @@ class EmulatedPi:
             # anything else is an asynchronous event: skip it
 
     def _qmp_read(self) -> dict:
-        self._qmp.settimeout(30)
-        line = self._qmp_file.readline()
+        _up(self._qmp, "the QMP monitor").settimeout(30)
+        line = _up(self._qmp_file, "the QMP monitor").readline()
         if not line:
             raise PiError("QMP: QEMU closed the monitor")
         return json.loads(line)

@@ -86,6 +86,7 @@ def sim() -> Iterator[Sim]:
          "--node", NODE, "--allocs", "3"],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
+    assert proc.stdout is not None
     try:
         line = proc.stdout.readline()
         match = re.match(r"sim: nomad (\S+) dns (\S+) nodes=", line)

@@ -47,8 +47,10 @@ def leds(c: Container) -> dict | None:
     return json.loads(text) if text else None
 
 
-def lit(state: dict) -> list[tuple[int, int, int]]:
-    """The colours of the LEDs that are on, in LED order."""
+def lit(state: dict | None) -> list[tuple[int, int, int]]:
+    """The colours of the LEDs that are on, in LED order (none before the first frame)."""
+    if state is None:
+        return []
     return [
         (p["r"], p["g"], p["b"])
         for p in state["pixels"]
@@ -181,8 +183,10 @@ def test_unit_as_shipped_is_sandboxed_and_configured(agent: Container, figures):
     assert show["DevicePolicy"] == "closed" and show["ProtectSystem"] == "strict"
     assert show["CapabilityBoundingSet"] == ""
 
-    score = float(re.search(r"Overall exposure level for \S+: ([\d.]+) OK", out)[1])
-    offline_score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", offline)[1])
+    online = re.search(r"Overall exposure level for \S+: ([\d.]+) OK", out)
+    analysed = re.search(r"Overall exposure level for \S+: ([\d.]+)", offline)
+    assert online and analysed, out + offline
+    score, offline_score = float(online[1]), float(analysed[1])
     figures["systemd-analyze security exposure"] = f"{score} (offline analysis: {offline_score})"
     assert score <= 2.0 and offline_score <= 2.0
 
@@ -312,7 +316,10 @@ def test_upgrade_keeps_the_edited_config(agent: Container):
     c = agent
     c.sh(f"sed -i 's/^#brightness = 0.2$/brightness = 0.5/' {CONFIG}")
     c.sh(f"systemctl reload {UNIT}")  # SIGHUP re-reads the file
-    wait_for("brightness 0.5", lambda: lit(s := leds(c)) and s["pixels"][0]["brightness"] > 0.45)
+    wait_for(
+        "brightness 0.5",
+        lambda: (s := leds(c)) is not None and lit(s) and s["pixels"][0]["brightness"] > 0.45,
+    )
     edited = c.sh(f"cat {CONFIG}")
     pid = main_pid(c)
 

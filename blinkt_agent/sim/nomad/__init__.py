@@ -111,7 +111,9 @@ class SimNomad(StartStop):
             agent.stop()
         self._started = False
 
-    def _control(self, agent: NomadAgent, method: str, parts: list[str], data: dict):
+    def _control(
+        self, agent: NomadAgent, method: str, parts: list[str], data: dict[str, Any]
+    ) -> control.Result:
         return control.handle(self, agent, method, parts, data)
 
     # The server agent's address; faults and outages for all of Nomad at once.
@@ -250,7 +252,7 @@ class SimNomad(StartStop):
         node_down(old) both registrations are "ready"."""
         with self.store.lock:
             old = self.store.nodes[node_id]
-            keep = {
+            keep: dict[str, Any] = {
                 "cpu": old.cpu,
                 "cores": old.cores,
                 "memory_mb": old.memory_mb,
@@ -293,7 +295,7 @@ class SimNomad(StartStop):
     def remove_alloc(self, alloc_id: str) -> None:
         self.store.remove_alloc(alloc_id)
 
-    def allocs(self, node_id: str) -> list[dict]:
+    def allocs(self, node_id: str) -> list[dict[str, Any]]:
         """The node's allocations as GET /v1/node/:id/allocations returns them (no ACL)."""
         with self.store.lock:
             allocs, _ = self.store.node_allocs(node_id)
@@ -332,7 +334,7 @@ class SimNomad(StartStop):
 
     # -- the control API's view -----------------------------------------------------------
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         with self.store.lock:
             nodes = self.store.nodes
             return {

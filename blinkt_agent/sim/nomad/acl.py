@@ -132,7 +132,7 @@ def _unquote(literal: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), literal[1:-1])
 
 
-class Block(list):
+class Block(list[tuple[str, str | None, object]]):
     """The body of a block: [(key, label, value)], apart from a list-of-strings value."""
 
 
@@ -142,7 +142,7 @@ def parse_hcl(text: str) -> Block:
     return body
 
 
-def _body(tokens: list, pos: int, top: bool) -> tuple[Block, int]:
+def _body(tokens: list[tuple[str, str]], pos: int, top: bool) -> tuple[Block, int]:
     items = Block()
     while pos < len(tokens):
         kind, value = tokens[pos]
@@ -170,11 +170,12 @@ def _body(tokens: list, pos: int, top: bool) -> tuple[Block, int]:
     return items, pos
 
 
-def _value(tokens: list, pos: int, key: str) -> tuple[object, int]:
+def _value(tokens: list[tuple[str, str]], pos: int, key: str) -> tuple[object, int]:
     if pos < len(tokens) and tokens[pos][0] == "string":
         return tokens[pos][1], pos + 1
     if pos < len(tokens) and tokens[pos] == ("punct", "["):
-        values, pos = [], pos + 1
+        values: list[str] = []
+        pos += 1
         while pos < len(tokens) and tokens[pos] != ("punct", "]"):
             if tokens[pos][0] != "string":
                 raise PolicyError(f"Failed to parse ACL Policy: {key}: expected strings")
@@ -223,8 +224,8 @@ def parse_policy(text: str) -> Policy:
     return policy
 
 
-def _attrs(block: list, where: str) -> dict:
-    attrs = {}
+def _attrs(block: Block, where: str) -> dict[str, object]:
+    attrs: dict[str, object] = {}
     for key, label, value in block:
         if key == "variables" and where == "namespace" and isinstance(value, Block):
             continue
@@ -234,7 +235,7 @@ def _attrs(block: list, where: str) -> dict:
     return attrs
 
 
-def _namespace_caps(name: str, attrs: dict) -> frozenset[str]:
+def _namespace_caps(name: str, attrs: dict[str, object]) -> frozenset[str]:
     if not _VALID_NAMESPACE.match(name):
         raise PolicyError(f"Invalid namespace name: {name!r}")
     level = attrs.get("policy", "")

@@ -154,7 +154,7 @@ class NomadAgent(LoopbackServer):
         node_id: str | None = None,
         server: bool = False,
         name_in_config: str = "",
-        control: Callable[..., tuple[dict, Callable | None]] | None = None,
+        control: Callable[..., tuple[dict[str, Any], Callable[[], None] | None]] | None = None,
     ):
         self.state = state
         self.host = host
@@ -358,7 +358,9 @@ class NomadAgent(LoopbackServer):
             raise HTTPError(404, "node not found", headers)  # after setMeta: headers stay
         return _json(node, headers)
 
-    def _node_allocs(self, method: str, node_id: str, query: dict[str, str], token: str):
+    def _node_allocs(
+        self, method: str, node_id: str, query: dict[str, str], token: str
+    ) -> Response:
         _only_get(method)
         min_index, wait = _query_options(query)
         acl = self._require_node_read(token)
@@ -450,7 +452,7 @@ def _query_options(query: dict[str, str]) -> tuple[int, float]:
     return min_index, wait
 
 
-def _node_filter(expression: str) -> Callable[[dict], bool]:
+def _node_filter(expression: str) -> Callable[[dict[str, Any]], bool]:
     """The one go-bexpr form the sim understands: `Field == "value"` (or !=) on a string field."""
     match = _FILTER.match(expression)
     if not match or match[1] not in _STUB_STRING_FIELDS:
@@ -492,17 +494,18 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def process_request(self, request, client_address):  # type: ignore[override]
+    # (a TCP server: every request is a socket, narrower than BaseServer's type)
+    def process_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
         with self.connections_lock:
             self.connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
 
-    def handle_error(self, request, client_address):  # type: ignore[override]
+    def handle_error(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
         # Connections cut by an outage or by the client are expected, not worth a traceback.
         if not isinstance(sys.exc_info()[1], ConnectionError | _Cut):
             super().handle_error(request, client_address)

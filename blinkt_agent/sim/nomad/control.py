@@ -46,11 +46,11 @@ if TYPE_CHECKING:
     from blinkt_agent.sim.nomad import SimNomad
     from blinkt_agent.sim.nomad.api import NomadAgent
 
-Result = tuple[dict, Callable[[], None] | None]
+Result = tuple[dict[str, Any], Callable[[], None] | None]
 
 
 def handle(
-    sim: SimNomad, receiver: NomadAgent, method: str, parts: list[str], data: dict
+    sim: SimNomad, receiver: NomadAgent, method: str, parts: list[str], data: dict[str, Any]
 ) -> Result:
     """One control call; returns (JSON answer, something to do after answering)."""
     match method, parts:
@@ -101,7 +101,12 @@ def handle(
                 if "seconds" not in data:
                     raise ValueError('an outage set over HTTP needs "seconds" (the port goes away)')
                 seconds = float(data["seconds"])
-                return {}, lambda: [a.set_outage(True, seconds=seconds) for a in agents]
+
+                def go_down() -> None:  # after the answer, which the outage would cut
+                    for agent in agents:
+                        agent.set_outage(True, seconds=seconds)
+
+                return {}, go_down
             for agent in agents:
                 agent.set_outage(False)
         case "POST", ["proxy"]:
@@ -124,7 +129,7 @@ def handle(
     return {}, None
 
 
-def requests_of(agent: NomadAgent) -> dict:
+def requests_of(agent: NomadAgent) -> dict[str, Any]:
     return {
         "address": agent.address,
         "node_id": agent.node_id,
@@ -134,7 +139,7 @@ def requests_of(agent: NomadAgent) -> dict:
     }
 
 
-def targets(sim: SimNomad, receiver: NomadAgent, data: dict) -> list[NomadAgent]:
+def targets(sim: SimNomad, receiver: NomadAgent, data: dict[str, Any]) -> list[NomadAgent]:
     """The agents a fault or setting applies to: data["agent"] (node name/ID, "*"), else
     the agent that received the call."""
     name = data.pop("agent", None)
@@ -145,7 +150,7 @@ def targets(sim: SimNomad, receiver: NomadAgent, data: dict) -> list[NomadAgent]
     return [sim.agent_for(sim.node_id(name))]
 
 
-def field(data: dict, key: str) -> Any:
+def field(data: dict[str, Any], key: str) -> Any:
     """Pop a required field; a missing one is the caller's mistake (400)."""
     if key not in data:
         raise ValueError(f"missing field {key!r}")

@@ -31,7 +31,7 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 # -- nodes ------------------------------------------------------------------------------
 
 
-def node_stub(state: ServerState, node: Node, resources: bool = False) -> dict:
+def node_stub(state: ServerState, node: Node, resources: bool = False) -> dict[str, Any]:
     """structs.Node.Stub: what GET /v1/nodes lists (resources with ?resources=true)."""
     stub = {
         "Address": node.address,
@@ -56,7 +56,7 @@ def node_stub(state: ServerState, node: Node, resources: bool = False) -> dict:
     return stub
 
 
-def node_doc(state: ServerState, node: Node) -> dict:
+def node_doc(state: ServerState, node: Node) -> dict[str, Any]:
     """structs.Node (Sanitize'd: no SecretID) as GET /v1/node/:id returns it."""
     doc = {
         "ID": node.id,
@@ -116,7 +116,7 @@ def node_doc(state: ServerState, node: Node) -> dict:
     return doc
 
 
-def node_resources(node: Node) -> dict:
+def node_resources(node: Node) -> dict[str, Any]:
     """NodeResources (with the legacy Cpu block every 1.7+ server still fills in,
     cpucompat_linux.go Compatibility) and ReservedResources."""
     per_core = node.cpu // max(node.cores, 1)
@@ -186,7 +186,7 @@ def node_resources(node: Node) -> dict:
     }
 
 
-def _node_network(node: Node) -> dict:
+def _node_network(node: Node) -> dict[str, Any]:
     return {
         "Mode": "host",
         "Device": "eth0",
@@ -196,7 +196,7 @@ def _node_network(node: Node) -> dict:
     }
 
 
-def _drivers() -> dict:
+def _drivers() -> dict[str, Any]:
     return {
         "docker": {
             "Attributes": {"driver.docker": "true"},
@@ -211,7 +211,7 @@ def _drivers() -> dict:
 # -- allocations ------------------------------------------------------------------------
 
 
-def alloc_doc(state: ServerState, a: Alloc) -> dict:
+def alloc_doc(state: ServerState, a: Alloc) -> dict[str, Any]:
     """structs.Allocation as GET /v1/node/:id/allocations lists it (empty fields omitted)."""
     node = state.nodes.get(a.node_id)
     address = node.address if node else "127.0.0.1"
@@ -245,7 +245,7 @@ def alloc_doc(state: ServerState, a: Alloc) -> dict:
     return {k: v for k, v in doc.items() if v not in ("", 0, None, False, {}, [])}
 
 
-def allocated_resources(a: Alloc, address: str) -> dict:
+def allocated_resources(a: Alloc, address: str) -> dict[str, Any]:
     """AllocatedResources: per-task Cpu/Memory/Networks, TaskLifecycles (every task, null
     for main tasks: scheduler/feasible/rank.go), and the group's Shared disk/networks/ports."""
     return {
@@ -274,12 +274,12 @@ def allocated_resources(a: Alloc, address: str) -> dict:
     }
 
 
-def _network(address: str, mbits: int) -> dict:
+def _network(address: str, mbits: int) -> dict[str, Any]:
     cidr = f"{address}/32"
     return {"Mode": "host", "Device": "eth0", "CIDR": cidr, "IP": address, "MBits": mbits}
 
 
-def _old_resources(a: Alloc, address: str) -> dict:
+def _old_resources(a: Alloc, address: str) -> dict[str, Any]:
     """The pre-0.9 shape: Resources (the whole group), TaskResources, SharedResources."""
     tasks = {
         t.name: {
@@ -312,7 +312,7 @@ def _old_resources(a: Alloc, address: str) -> dict:
     }
 
 
-def _job(a: Alloc) -> dict:
+def _job(a: Alloc) -> dict[str, Any]:
     return {
         "ID": a.job,
         "Name": a.job,
@@ -350,7 +350,7 @@ def _job(a: Alloc) -> dict:
     }
 
 
-def _task_state(a: Alloc, t: Task) -> dict:
+def _task_state(a: Alloc, t: Task) -> dict[str, Any]:
     """A TaskStates entry telling the same story as the allocation's client status and
     the task's lifecycle: an ephemeral prestart task has finished while the main tasks
     run, a poststop task waits for the others to stop."""
@@ -386,7 +386,7 @@ def _task_state(a: Alloc, t: Task) -> dict:
     }
 
 
-def _event(kind: str, message: str, at_ns: int) -> dict:
+def _event(kind: str, message: str, at_ns: int) -> dict[str, Any]:
     return {"Type": kind, "Time": at_ns, "DisplayMessage": message, "Details": {}, "ExitCode": 0}
 
 
@@ -401,7 +401,7 @@ def agent_self(
     name_in_config: str,
     http: tuple[str, int],
     acl_enabled: bool,
-) -> dict:
+) -> dict[str, Any]:
     """GET /v1/agent/self (agent_endpoint.go AgentSelfRequest): the agent's config, its
     serf member (zero for a client-only agent: it has no server), and Stats(): the
     server's sections when it is one, the client's ("client": node_id, num_allocations,

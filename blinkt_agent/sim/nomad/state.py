@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from blinkt_agent.sim.nomad.acl import ACLStore
 
@@ -70,7 +71,7 @@ class Task:
         self.cores = tuple(int(c) for c in self.cores)
 
     @classmethod
-    def of(cls, spec: Task | dict) -> Task:
+    def of(cls, spec: Task | dict[str, Any]) -> Task:
         return spec if isinstance(spec, Task) else cls(**spec)
 
 
@@ -94,10 +95,10 @@ class Node:
     node_class: str = ""
     status: str = "initializing"
     eligibility: str = "eligible"
-    drain_strategy: dict | None = None
-    last_drain: dict | None = None
+    drain_strategy: dict[str, Any] | None = None
+    last_drain: dict[str, Any] | None = None
     status_updated_at: int = 0  # unix seconds
-    events: list[dict] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     create_index: int = 0
     modify_index: int = 0
 
@@ -178,7 +179,8 @@ class ServerState:
         with self.changed:
             self.index = index
             self.tables = {t: min(i, index) for t, i in self.tables.items()}
-            for obj in [*self.nodes.values(), *self.allocs.values()]:
+            entries: list[Node | Alloc] = [*self.nodes.values(), *self.allocs.values()]
+            for obj in entries:
                 obj.create_index = min(obj.create_index, index)
                 obj.modify_index = min(obj.modify_index, index)
             for alloc in self.allocs.values():
@@ -371,7 +373,7 @@ class ServerState:
         disk_mb: int = 300,
         mbits: int = 0,
         namespace: str = "default",
-        tasks: Iterable[Task | dict] | None = None,
+        tasks: Iterable[Task | dict[str, Any]] | None = None,
         shared_mbits: int = 0,
         ports: dict[str, int] | None = None,
     ) -> str:
@@ -464,7 +466,7 @@ class ServerState:
             return allocs, max(a.modify_index for a in allocs)
         return [], max(self.tables["allocs"], 1)
 
-    def allocs_watch(self, node_id: str) -> tuple:
+    def allocs_watch(self, node_id: str) -> tuple[int, tuple[tuple[str, int], ...]]:
         """What Node.GetAllocs's watch set covers: the node's entries in the allocs table."""
         allocs = self.allocs.values()
         return self.abandoned, tuple((a.id, a.modify_index) for a in allocs if a.node_id == node_id)
@@ -474,7 +476,7 @@ class ServerState:
         node = self.nodes.get(node_id)
         return node, (node.modify_index if node else self.tables["nodes"])
 
-    def node_watch(self, node_id: str) -> tuple:
+    def node_watch(self, node_id: str) -> tuple[int, int | None]:
         node = self.nodes.get(node_id)
         return self.abandoned, node.modify_index if node else None
 
@@ -483,7 +485,7 @@ class ServerState:
         nodes = [n for n in self.nodes.values() if n.id.startswith(prefix)]
         return nodes, self.tables["nodes"]
 
-    def nodes_watch(self) -> tuple:
+    def nodes_watch(self) -> tuple[int, int]:
         return self.abandoned, self.tables["nodes"]
 
     def client_num_allocations(self, node_id: str) -> int:

@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 from collections import deque
+from typing import Final
 
 from .apa102 import Apa102Decoder
 
@@ -29,13 +30,14 @@ RPI_INFO = {
 }
 RPI_REVISION = RPI_INFO["P1_REVISION"]
 
-UNKNOWN = -1
-BOARD = 10
-BCM = 11
-OUT = 0
-IN = 1
-LOW = 0
-HIGH = 1
+# Final, as in RPi.GPIO's stubs: mypy checks this module against blinkt.Gpio.
+UNKNOWN: Final = -1
+BOARD: Final = 10
+BCM: Final = 11
+OUT: Final = 0
+IN: Final = 1
+LOW: Final = 0
+HIGH: Final = 1
 
 HISTORY_LIMIT = 100_000  # the agent may run for days on the double in the container tests
 
