@@ -6,8 +6,8 @@ arrives. This is the delay a user sees in `make demo` (minus terminal drawing,
 which bench_display measures).
 
 Two spacings: changes a second and more apart (the blocking query is open when the
-change comes: the delay is the pipeline's), and changes 50 ms apart, which the
-watcher's pace (at most one query a second) shows together, up to a second later.
+change comes: the delay is the pipeline's), and changes 50 ms apart (each answer
+comes at once and the next query starts at once: a blocking server is not paced).
 """
 
 import statistics

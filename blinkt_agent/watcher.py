@@ -50,9 +50,12 @@ from blinkt_agent.outside import as_list, dig
 
 log = logging.getLogger(__name__)
 
-# Allocation queries start at least this far apart: a server or proxy that does not
-# block (no X-Nomad-Index, 0, or an answer at once) must not turn into a busy loop.
+# A server that does not block (no X-Nomad-Index, 0, an index that went back, an
+# unchanged index answered before the wait) would turn the watch into a busy loop:
+# it gets one allocation query a second. A blocking server answers once per change,
+# so the next query starts at once; the floor below only bounds what we misread.
 MIN_QUERY_INTERVAL = 1.0
+MIN_BLOCKING_INTERVAL = 0.05
 # Discovery's budget per round (SrvQuery.lifetime).
 DISCOVERY_BUDGET = 8.0
 LIVE_ALLOCATION_STATUSES = ("pending", "running", "unknown")
@@ -141,6 +144,7 @@ class Watcher:
         self._lost: frozenset[str] = frozenset()
         self._resync = True  # the next query must answer at once (first one, or after an error)
         self._blocks: bool | None = None  # does the server block? None: not known yet
+        self._went_back = False  # the index went back since the server last blocked
         self._round_started: float | None = None
 
     # Watchdog support: the service loop asks whether this thread is keeping time.
@@ -190,9 +194,11 @@ class Watcher:
         self.stop.wait(seconds)
 
     def _pace(self) -> None:
-        """Start a round no sooner than MIN_QUERY_INTERVAL after the previous one started."""
+        """Start a round no sooner than the server's interval after the previous one."""
         if self._round_started is not None:
-            left = self._round_started + MIN_QUERY_INTERVAL - self._clock()
+            wary = self._blocks is False or self._went_back
+            interval = MIN_QUERY_INTERVAL if wary else MIN_BLOCKING_INTERVAL
+            left = self._round_started + interval - self._clock()
             if left > 0:
                 self._sleep(left)
                 self._expect_within(self._step_timeout(self.options.wait))
@@ -261,6 +267,14 @@ class Watcher:
             blocks = False
         elif asked and index == asked:
             blocks = took >= self.options.wait / 2
+        elif asked and index > asked and took >= MIN_QUERY_INTERVAL:
+            blocks = True  # it held the query until something changed
+        if asked and 0 < index < asked:
+            # Real Nomad does this now and then (a GC'd newest allocation), a round-robin
+            # over servers that do not block does it all the time: wary until one blocks.
+            self._went_back = True
+        elif blocks is True:
+            self._went_back = False
         if blocks is False and self._blocks is not False:
             why = "sends no X-Nomad-Index" if index == 0 else "answers blocking queries at once"
             log.warning(

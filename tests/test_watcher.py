@@ -487,3 +487,23 @@ def test_catch_up_answers_do_not_reset_the_backoff(events):
     server.shutdown()
     # 0.1-0.2 s, then 0.2-0.4 s, then 0.4-0.8 s: a success between them resets nothing.
     assert delays[0] <= 0.2 < 0.4 <= delays[2]
+
+
+def test_changes_close_together_from_a_blocking_server_arrive_one_by_one(sim_nomad, events):
+    """A blocking server answers once per change: no one-second pace for it, so five
+    changes 100 ms apart arrive as five answers, each soon after its change."""
+    node = sim_nomad.add_node("pi-01")
+    watcher = start(static(sim_nomad), events)
+    next_of(events, Update)
+    time.sleep(0.3)  # the blocking query is open
+    started = time.monotonic()
+    for i in range(5):
+        sim_nomad.add_alloc(node, f"job-{i}")
+        time.sleep(0.1)
+    counts: list[int] = []
+    while len(counts) < 5 or counts[-1] < 5:
+        counts.append(len(next_of(events, Update, timeout=2.0).snapshot.allocations))
+    took = time.monotonic() - started
+    watcher.stop.set()
+    assert counts == [1, 2, 3, 4, 5], counts
+    assert took < 0.9  # under the hard pace the last would come a second or more later
