@@ -40,6 +40,7 @@ COMMANDS = ("run", "once", "clear", "demo")
 # argparse dest → settings key, for the options that set a key (declared in config.FLAGS).
 FLAG_KEYS = {flag[2:].replace("-", "_"): dotted for flag, dotted in config.FLAGS.items()}
 MAX_SPEED = 1000.0  # beyond this a story step lasts less than a frame takes to draw
+MAX_DURATION = 7 * 24 * 3600.0  # a week; far beyond threading's timer limit is an error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +52,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_seconds(text: str) -> float:
-    return _number(text, lambda v: v >= 0, "must be a number of seconds, 0 or more")
+    return _number(
+        text,
+        lambda v: 0 <= v <= MAX_DURATION,
+        f"must be a number of seconds, 0 up to {MAX_DURATION:.0f} (a week)",
+    )
 
 
 def _speed(text: str) -> float:

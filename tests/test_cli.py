@@ -372,11 +372,13 @@ def test_demo_speed_must_be_above_zero(main, speed):
     assert len(err) == 1 and "argument --speed: must be a number above 0, up to 1000" in err[0]
 
 
-@pytest.mark.parametrize("duration", ["-1", "nan", "soon"])
+@pytest.mark.parametrize("duration", ["-1", "nan", "soon", "604801", "1e300", "inf"])
 def test_demo_duration_must_be_seconds(main, duration):
     code, _, err = main("demo", "--duration", duration)
     assert (
-        code == 2 and len(err) == 1 and "argument --duration: must be a number of seconds" in err[0]
+        code == 2
+        and len(err) == 1
+        and "argument --duration: must be a number of seconds, 0 up to 604800 (a week)" in err[0]
     )
 
 
