@@ -13,6 +13,8 @@ from typing import Protocol
 
 import sdnotify
 
+from blinkt_agent.outside import one_line
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,12 @@ class Notifier:
         self._notifier.notify("STOPPING=1")
 
     def status(self, text: str) -> None:
-        """Send STATUS= only when it changed (it is also our one log line per state)."""
+        """Send STATUS= only when it changed (it is also our one log line per state).
+
+        sd_notify's message is newline-separated assignments: a line break from outside
+        (a node name, an error body) would end STATUS and could pass for WATCHDOG=1.
+        """
+        text = one_line(text)
         if text != self._status:
             self._status = text
             self._notifier.notify(f"STATUS={text}")

@@ -1,4 +1,4 @@
-"""Tolerant readers for JSON that came from outside (Nomad's API): never raise."""
+"""Tolerant readers for what came from outside (Nomad's JSON, its texts): never raise."""
 
 from __future__ import annotations
 
@@ -16,3 +16,8 @@ def dig(obj: object, *path: str) -> object:
 
 def as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else []
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks, tabs and other control characters made spaces."""
+    return "".join(c if c.isprintable() else " " for c in text)

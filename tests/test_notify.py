@@ -41,3 +41,9 @@ def test_ready_and_watchdog_arrive(notify_socket):
     notifier.watchdog()
     assert notify_socket.recv(4096) == b"READY=1"
     assert notify_socket.recv(4096) == b"WATCHDOG=1"
+
+
+def test_status_from_outside_stays_one_assignment(notify_socket):
+    notifier = Notifier(environ={})
+    notifier.status("node pi-01\nWATCHDOG=1\r\tREADY=1: 0 allocations")
+    assert notify_socket.recv(4096) == b"STATUS=node pi-01 WATCHDOG=1  READY=1: 0 allocations"

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, Frame, Pixel
+from blinkt_agent.outside import one_line
 from blinkt_agent.waker import Waker
 
 LIT, UNLIT, ELLIPSIS = "\u25cf", "\u00b7", "\u2026"  # ● · …
@@ -390,11 +391,6 @@ class TerminalDisplay:
                 if self._row_drawn and self._shown is not None:
                     with contextlib.suppress(DisplayError):
                         self._write("\r" + ERASE_DOWN + self._row(*self._shown) + "\r")
-
-
-def one_line(text: str) -> str:
-    """`text` with line breaks, tabs and other control characters made spaces."""
-    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def _text(segments: Sequence[Segment]) -> str:
