@@ -9,6 +9,10 @@ DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
 # test skips, naming the package; `make test` installs them and lets no test skip.
 TEST_DEBS := python3-venv tmux fonts-dejavu-core curl openssl
 
+# One step at a time, even under -j: they share the container image, the apt lock
+# and (on CI's two cores) the CPU their timings need.
+.NOTPARALLEL:
+
 .PHONY: test deps demo venv lint unit bench screenshot deb image system ansible-lint molecule pi clean
 
 # CI's entry point: under it a skipped test is a failure (tests/no_skip.py).
