@@ -18,6 +18,9 @@ Node life cycle as Nomad runs it:
 - re-imaged Pi (data dir wiped): a new node ID with the same name; the old one stays "down"
   until node GC, which takes down nodes whose status is older than NodeGCThreshold (24 h,
   `nomad/config.go`) and whose allocations are all terminal (`core_sched.go` nodeGC).
+- drain (`nomad node drain -enable`): a DrainStrategy, and the node ineligible; when its
+  allocations have moved the drainer clears the strategy (LastDrain "complete") and leaves
+  the node ineligible; `-disable` cancels it (LastDrain "canceled").
 - StatusDescription stays "" (no server code sets it).
 """
 
@@ -45,6 +48,15 @@ EVENT_REGISTERED = "Node registered"  # state_store.go NodeRegisterEventRegister
 EVENT_REREGISTERED = "Node re-registered"  # state_store.go NodeRegisterEventReregistered
 EVENT_HEARTBEAT_MISSED = "Node heartbeat missed"  # heartbeat.go
 EVENT_HEARTBEAT_BACK = "Node reregistered by heartbeat"  # node_endpoint.go
+EVENT_DRAIN_SET = "Node drain strategy set"  # node_endpoint.go NodeDrainEventDrainSet
+EVENT_DRAIN_UPDATED = "Node drain strategy updated"  # NodeDrainEventDrainUpdated
+EVENT_DRAIN_DISABLED = "Node drain disabled"  # NodeDrainEventDrainDisabled
+EVENT_DRAIN_COMPLETE = "Node drain complete"  # drainer/drainer.go NodeDrainEventComplete
+EVENT_ELIGIBLE = "Node marked as eligible for scheduling"  # node_endpoint.go
+EVENT_INELIGIBLE = "Node marked as ineligible for scheduling"  # node_endpoint.go
+DRAINING_ELIGIBLE = "can not set node's scheduling eligibility to eligible while it is draining"
+DEFAULT_NAMESPACE = "default"  # structs.DefaultNamespace
+ALL_NAMESPACES = "*"  # structs.AllNamespacesSentinel
 
 
 @dataclass
@@ -112,6 +124,7 @@ class Alloc:
     id: str
     eval_id: str
     node_id: str
+    node_name: str  # Allocation.NodeName, set by the plan applier; stays if the node goes
     namespace: str
     job: str
     group: str
@@ -156,9 +169,12 @@ class ServerState:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.index = 1
-        self.tables = {"nodes": 0, "allocs": 0}
+        self.tables = {"nodes": 0, "allocs": 0, "namespaces": 0}
         self.nodes: dict[str, Node] = {}
         self.allocs: dict[str, Alloc] = {}
+        # The namespaces table: "default" always; a job's namespace exists before its
+        # allocations (here: created with the first one), and stays.
+        self.namespaces: set[str] = {DEFAULT_NAMESPACE}
         self.acl = ACLStore()  # the ACL tables live in raft too
         self.leader_rpc = "127.0.0.1:4647"  # Status.Leader: the leader's RPC address
         # Bumped by a snapshot restore: every watch set is abandoned (rpc.go blockingRPC).
@@ -190,11 +206,11 @@ class ServerState:
 
     # -- nodes ----------------------------------------------------------------------------
 
-    def _event(self, node: Node, message: str, index: int) -> None:
+    def _event(self, node: Node, message: str, index: int, subsystem: str = "Cluster") -> None:
         node.events.append(
             {
                 "Message": message,
-                "Subsystem": "Cluster",
+                "Subsystem": subsystem,
                 "Details": None,
                 "Timestamp": _iso(self.clock()),
                 "CreateIndex": index,
@@ -283,38 +299,82 @@ class ServerState:
                 self._set_status(node, "ready", event)
 
     def set_drain(self, node_id: str, enable: bool, *, mark_eligible: bool = False) -> None:
-        """`nomad node drain -enable/-disable` (node_endpoint.go UpdateDrain)."""
+        """`nomad node drain -enable/-disable`: Node.UpdateDrain, one raft write even when
+        nothing changes (state_store.go updateNodeDrainImpl). A drain makes the node
+        ineligible; disabling leaves it so unless mark_eligible. LastDrain: a new one per
+        drain ("draining"), "canceled" when disabled; its times are whole seconds."""
         with self.changed:
             node = self._node(node_id)
-            now = _iso(self.clock())
+            was = node.drain_strategy
+            now = self.clock()
             index = self._write("nodes")
             if enable:
+                started = was["StartedAt"] if was else _iso(now)
                 node.drain_strategy = {
                     "DrainSpec": {"Deadline": 3600 * 10**9, "IgnoreSystemJobs": False},
-                    "ForceDeadline": _iso(self.clock() + 3600),
-                    "StartedAt": now,
+                    "ForceDeadline": _iso(now + 3600),
+                    "StartedAt": started,
                 }
                 node.eligibility = "ineligible"
-                node.last_drain = {
-                    "StartedAt": now,
-                    "UpdatedAt": now,
-                    "Status": "draining",
-                    "AccessorID": "",
-                    "Meta": None,
-                }
             else:
                 node.drain_strategy = None
-                if node.last_drain:
-                    node.last_drain = {**node.last_drain, "UpdatedAt": now, "Status": "canceled"}
                 if mark_eligible:
                     node.eligibility = "eligible"
+            if enable or was is not None:  # else no drain before or after: events stay
+                if was is None:
+                    message, status = EVENT_DRAIN_SET, "draining"
+                elif enable:
+                    message, status = EVENT_DRAIN_UPDATED, "draining"
+                else:
+                    message, status = EVENT_DRAIN_DISABLED, "canceled"
+                self._event(node, message, index, "Drain")
+                self._update_last_drain(node, now, status, new=was is None)
+            node.status_updated_at = int(now)
             node.modify_index = index
 
-    def set_eligibility(self, node_id: str, eligible: bool) -> None:
+    def drain_complete(self, node_id: str) -> None:
+        """The drainer finds the node's allocations migrated: DrainStrategy goes, LastDrain
+        says "complete", the node stays ineligible (drainer/watch_nodes.go, NodesDrainComplete
+        in drainer_shims.go)."""
         with self.changed:
             node = self._node(node_id)
-            node.eligibility = "eligible" if eligible else "ineligible"
-            node.modify_index = self._write("nodes")
+            if node.drain_strategy is None:
+                raise ValueError(f"node {node_id!r} is not draining")
+            now = self.clock()
+            index = self._write("nodes")
+            node.drain_strategy = None
+            self._event(node, EVENT_DRAIN_COMPLETE, index, "Drain")
+            self._update_last_drain(node, now, "complete", new=False)
+            node.status_updated_at = int(now)
+            node.modify_index = index
+
+    def _update_last_drain(self, node: Node, now: float, status: str, *, new: bool) -> None:
+        at = _iso(int(now))  # time.Unix(updatedAt, 0): whole seconds
+        if new or node.last_drain is None:
+            node.last_drain = {"StartedAt": at, "AccessorID": "", "Meta": None}
+        node.last_drain = {
+            "StartedAt": node.last_drain["StartedAt"],
+            "UpdatedAt": at,
+            "Status": status,
+            "AccessorID": node.last_drain["AccessorID"],
+            "Meta": node.last_drain["Meta"],
+        }
+
+    def set_eligibility(self, node_id: str, eligible: bool) -> None:
+        """`nomad node eligibility`: Node.UpdateEligibility. Eligible while draining is an
+        error; no change is no write."""
+        with self.changed:
+            node = self._node(node_id)
+            if eligible and node.drain_strategy is not None:
+                raise ValueError(DRAINING_ELIGIBLE)
+            wanted = "eligible" if eligible else "ineligible"
+            if node.eligibility == wanted:
+                return
+            index = self._write("nodes")
+            node.eligibility = wanted
+            self._event(node, EVENT_ELIGIBLE if eligible else EVENT_INELIGIBLE, index)
+            node.status_updated_at = int(self.clock())
+            node.modify_index = index
 
     def deregister_node(self, node_id: str) -> Node:
         """`nomad node purge`: the node leaves the table at once."""
@@ -360,6 +420,12 @@ class ServerState:
 
     # -- allocations ----------------------------------------------------------------------
 
+    def add_namespace(self, name: str) -> None:
+        """`nomad namespace apply`: a namespace with no jobs yet (one raft write)."""
+        with self.changed:
+            self.namespaces.add(name)
+            self._write("namespaces")
+
     def add_alloc(
         self,
         node_id: str,
@@ -394,11 +460,13 @@ class ServerState:
                 raise KeyError(f"no node {node_id!r}")
             key = (namespace, job, group)
             slot = self._slots[key] = self._slots.get(key, -1) + 1
+            self.namespaces.add(namespace)
             index = self._write("allocs")
             self.allocs[alloc_id] = Alloc(
                 id=alloc_id,
                 eval_id=str(uuid.uuid4()),
                 node_id=node_id,
+                node_name=self.nodes[node_id].name,
                 namespace=namespace,
                 job=job,
                 group=group,
@@ -481,12 +549,44 @@ class ServerState:
         return self.abandoned, node.modify_index if node else None
 
     def node_list(self, prefix: str = "") -> tuple[list[Node], int]:
-        """Node.List: every node (or those whose ID starts with prefix), nodes table index."""
-        nodes = [n for n in self.nodes.values() if n.id.startswith(prefix)]
+        """Node.List: every node (or those whose ID starts with prefix) in the order of the
+        nodes table's "id" index (by ID), and the nodes table index."""
+        nodes = sorted((n for n in self.nodes.values() if n.id.startswith(prefix)), key=_by_id)
         return nodes, self.tables["nodes"]
 
     def nodes_watch(self) -> tuple[int, int]:
         return self.abandoned, self.tables["nodes"]
+
+    def alloc_list(self, namespace: str, reverse: bool = False) -> tuple[list[Alloc], int]:
+        """Alloc.List: the allocations of a namespace (ALL_NAMESPACES: all), in the order of
+        the allocs table's "create" / "namespace_create" index (CreateIndex, then ID), and
+        the allocs table index - whatever the answer holds (alloc_endpoint.go List)."""
+        allocs = [a for a in self.allocs.values() if namespace in (ALL_NAMESPACES, a.namespace)]
+        allocs.sort(key=lambda a: (a.create_index, a.id), reverse=reverse)
+        return allocs, self.tables["allocs"]
+
+    def alloc_list_watch(self, namespace: str) -> tuple[int, object]:
+        """What Alloc.List's watch set covers: the iterator's memdb WatchCh.
+
+        All namespaces: the whole "create" index, so any allocation write. One namespace:
+        the radix node SeekPrefixWatch stops at for the key prefix `namespace + "\\x00"` -
+        its own allocations when it has some; else the allocations of the namespaces that
+        share the longest prefix with it, and with no shared first byte the whole index.
+        (A write that splits that radix node fires it too; not modelled.)"""
+        if namespace == ALL_NAMESPACES:
+            return self.abandoned, self.tables["allocs"]
+        key = (namespace + "\x00").encode()
+
+        def shared(a: Alloc) -> int:
+            return _common_prefix(key, (a.namespace + "\x00").encode())
+
+        longest = max(map(shared, self.allocs.values()), default=0)
+        if longest == 0:
+            return self.abandoned, self.tables["allocs"]
+        watched = sorted(
+            (a.id, a.modify_index) for a in self.allocs.values() if shared(a) == longest
+        )
+        return self.abandoned, tuple(watched)
 
     def client_num_allocations(self, node_id: str) -> int:
         """client.NumAllocs: the client's alloc runners that are not destroyed, in every
@@ -501,6 +601,19 @@ def check_statuses(client_status: str | None, desired_status: str | None) -> Non
         raise ValueError(f"client_status must be one of {CLIENT_STATUSES}")
     if desired_status is not None and desired_status not in DESIRED_STATUSES:
         raise ValueError(f"desired_status must be one of {DESIRED_STATUSES}")
+
+
+def _by_id(node: Node) -> str:
+    return node.id
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _iso(ts: float) -> str:
