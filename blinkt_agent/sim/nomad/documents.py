@@ -14,6 +14,7 @@ from typing import Any
 from blinkt_agent.sim.nomad.state import Alloc, Node, ServerState, Task, _iso
 
 NOMAD_VERSION = "2.0.5"
+OS_NAME = "debian"  # Raspberry Pi OS, as the host fingerprint names it
 NOMAD_REVISION = "aa026cc99cfb74a77e519a1c1f0c78ba1b452705"
 RESOURCES_SHAPES = ("new", "old", "both")  # AllocatedResources, pre-0.9 Resources, both
 
@@ -26,16 +27,29 @@ _CLIENT_DESCRIPTIONS = {
     "unknown": "Tasks are running",
 }
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+# structs.DesiredTransition: every field a *bool, nil until the drainer or an operator
+# sets one; the struct itself is always encoded.
+_DESIRED_TRANSITION = {
+    "Migrate": None,
+    "Reschedule": None,
+    "ForceReschedule": None,
+    "NoShutdownDelay": None,
+    "MigrateDisablePlacement": None,
+}
 
 
 # -- nodes ------------------------------------------------------------------------------
 
 
-def node_stub(state: ServerState, node: Node, resources: bool = False) -> dict[str, Any]:
-    """structs.Node.Stub: what GET /v1/nodes lists (resources with ?resources=true)."""
-    stub = {
+def node_stub(
+    state: ServerState, node: Node, resources: bool = False, os: bool = False
+) -> dict[str, Any]:
+    """structs.Node.Stub: what GET /v1/nodes lists (resources with ?resources=true, the
+    `os.name` attribute with ?os=true; both `json:",omitempty"` otherwise)."""
+    stub: dict[str, Any] = {
         "Address": node.address,
         "ID": node.id,
+        **({"Attributes": {"os.name": OS_NAME}} if os else {}),
         "Datacenter": node.datacenter,
         "Name": node.name,
         "NodePool": node.node_pool,
@@ -57,7 +71,7 @@ def node_stub(state: ServerState, node: Node, resources: bool = False) -> dict[s
 
 
 def node_doc(state: ServerState, node: Node) -> dict[str, Any]:
-    """structs.Node (Sanitize'd: no SecretID) as GET /v1/node/:id returns it."""
+    """structs.Node (Sanitize'd: no SecretID, plus Drain) as GET /v1/node/:id returns it."""
     doc = {
         "ID": node.id,
         "SecretID": "",
@@ -70,6 +84,7 @@ def node_doc(state: ServerState, node: Node) -> dict[str, Any]:
             "nomad.version": NOMAD_VERSION,
             "nomad.revision": NOMAD_REVISION,
             "kernel.name": "linux",
+            "os.name": OS_NAME,
             "cpu.arch": "arm64",
             "cpu.numcores": str(node.cores),
             "cpu.totalcompute": str(node.cpu),
@@ -98,6 +113,8 @@ def node_doc(state: ServerState, node: Node) -> dict[str, Any]:
         "LastAllocUpdateIndex": 0,
         "CreateIndex": node.create_index,
         "ModifyIndex": node.modify_index,
+        # The legacy field the JSON encoder adds back (structs/extensions.go nodeExt).
+        "Drain": node.drain_strategy is not None,
     }
     if state.resources_shape != "new":
         doc["Resources"] = {
@@ -221,13 +238,13 @@ def alloc_doc(state: ServerState, a: Alloc) -> dict[str, Any]:
         "EvalID": a.eval_id,
         "Name": a.name,
         "NodeID": a.node_id,
-        "NodeName": node.name if node else "",
+        "NodeName": a.node_name,
         "JobID": a.job,
         "Job": _job(a),
         "TaskGroup": a.group,
         "DesiredStatus": a.desired_status,
         "DesiredDescription": a.desired_description,
-        "DesiredTransition": {"Migrate": None, "Reschedule": None, "ForceReschedule": None},
+        "DesiredTransition": dict(_DESIRED_TRANSITION),
         "ClientStatus": a.client_status,
         "ClientDescription": _CLIENT_DESCRIPTIONS[a.client_status],
         "TaskStates": {t.name: _task_state(a, t) for t in a.tasks},
@@ -243,6 +260,48 @@ def alloc_doc(state: ServerState, a: Alloc) -> dict[str, Any]:
         doc.update(_old_resources(a, address))
     # Allocation carries `_struct bool codec:",omitempty"`: empty fields are left out.
     return {k: v for k, v in doc.items() if v not in ("", 0, None, False, {}, [])}
+
+
+def alloc_stub(
+    state: ServerState, a: Alloc, *, resources: bool = False, task_states: bool = True
+) -> dict[str, Any]:
+    """structs.AllocListStub (Allocation.Stub) as GET /v1/allocations lists it: every
+    field always sent (no `_struct` tag), in the struct's order, except AllocatedResources
+    (`json:",omitempty"`), there only with ?resources=true and when the allocation has it
+    (not pre-0.9 ones); ?task_states=false sends TaskStates as null."""
+    node = state.nodes.get(a.node_id)
+    allocated = None
+    if resources and state.resources_shape != "old":
+        allocated = allocated_resources(a, node.address if node else "127.0.0.1")
+    return {
+        "ID": a.id,
+        "EvalID": a.eval_id,
+        "Name": a.name,
+        "Namespace": a.namespace,
+        "NodeID": a.node_id,
+        "NodeName": a.node_name,
+        "JobID": a.job,
+        "JobType": "service",
+        "JobVersion": 0,
+        "TaskGroup": a.group,
+        **({"AllocatedResources": allocated} if allocated else {}),
+        "DesiredStatus": a.desired_status,
+        "DesiredDescription": a.desired_description,
+        "ClientStatus": a.client_status,
+        "ClientDescription": _CLIENT_DESCRIPTIONS[a.client_status],
+        "DesiredTransition": dict(_DESIRED_TRANSITION),
+        "TaskStates": {t.name: _task_state(a, t) for t in a.tasks} if task_states else None,
+        "DeploymentStatus": None,
+        "FollowupEvalID": "",
+        "NextAllocation": "",
+        "RescheduleTracker": None,
+        "PreemptedAllocations": None,
+        "PreemptedByAllocation": "",
+        "CreateIndex": a.create_index,
+        "ModifyIndex": a.modify_index,
+        "CreateTime": a.create_time,
+        "ModifyTime": a.modify_time,
+    }
 
 
 def allocated_resources(a: Alloc, address: str) -> dict[str, Any]:
@@ -353,15 +412,20 @@ def _job(a: Alloc) -> dict[str, Any]:
 def _task_state(a: Alloc, t: Task) -> dict[str, Any]:
     """A TaskStates entry telling the same story as the allocation's client status and
     the task's lifecycle: an ephemeral prestart task has finished while the main tasks
-    run, a poststop task waits for the others to stop."""
+    run, a poststop task waits for the others to stop; a failed main task used up the
+    default service restart policy (2 attempts in 30 m, mode "fail")."""
     created, modified = a.create_time, a.modify_time
     events = [_event("Received", "Task received by client", created)]
     state, failed, started, finished = "pending", False, _ZERO_TIME, _ZERO_TIME
+    restarts, last_restart = 0, _ZERO_TIME
     ran = a.client_status in ("running", "complete", "failed", "lost", "unknown")
     if t.hook == "poststop":
         ran = a.client_status in ("complete", "failed")
     if ran:
-        events.append(_event("Task Setup", "Building Task Directory", created))
+        setup = "Building Task Directory"  # structs.TaskBuildingTaskDir
+        events.append(
+            _event("Task Setup", setup, created, Message=setup, Details={"message": setup})
+        )
         events.append(_event("Started", "Task started by client", created))
         started, state = _iso(created / 1e9), "running"
     ended = a.client_status in ("complete", "failed") or (
@@ -369,25 +433,67 @@ def _task_state(a: Alloc, t: Task) -> dict[str, Any]:
     )
     if ran and ended:
         code = 1 if a.client_status == "failed" and t.hook is None else 0
-        events.append(_event("Terminated", f"Exit Code: {code}", modified))
+        # task_runner.go: SetExitCode, SetSignal, SetOOMKilled.
+        details = {"exit_code": str(code), "signal": "0", "oom_killed": "false"}
+        events.append(
+            _event("Terminated", f"Exit Code: {code}", modified, ExitCode=code, Details=details)
+        )
         if code:
+            reason = 'Exceeded allowed attempts 2 in interval 30m0s and mode is "fail"'
             events.append(
-                _event("Not Restarting", "Exceeded allowed attempts 2 in interval", modified)
+                _event(
+                    "Not Restarting",
+                    reason,
+                    modified,
+                    RestartReason=reason,
+                    FailsTask=True,
+                    Details={"restart_reason": reason, "fails_task": "true"},
+                )
             )
+            restarts, last_restart = 2, started
         finished, state, failed = _iso(modified / 1e9), "dead", bool(code)
     return {
         "State": state,
         "Failed": failed,
-        "Restarts": 0,
-        "LastRestart": _ZERO_TIME,
+        "Restarts": restarts,
+        "LastRestart": last_restart,
         "StartedAt": started,
         "FinishedAt": finished,
         "Events": events,
+        "Paused": "",  # TaskScheduleState: "" unless a schedule paused the task
     }
 
 
-def _event(kind: str, message: str, at_ns: int) -> dict[str, Any]:
-    return {"Type": kind, "Time": at_ns, "DisplayMessage": message, "Details": {}, "ExitCode": 0}
+def _event(kind: str, display: str, at_ns: int, **fields: Any) -> dict[str, Any]:
+    """structs.TaskEvent: every field sent; the ones the event sets in `fields`."""
+    event: dict[str, Any] = {
+        "Type": kind,
+        "Time": at_ns,
+        "Message": "",
+        "DisplayMessage": display,
+        "Details": {},
+        "FailsTask": False,
+        "RestartReason": "",
+        "SetupError": "",
+        "DriverError": "",
+        "ExitCode": 0,
+        "Signal": 0,
+        "KillTimeout": 0,
+        "KillError": "",
+        "KillReason": "",
+        "StartDelay": 0,
+        "DownloadError": "",
+        "ValidationError": "",
+        "DiskLimit": 0,
+        "FailedSibling": "",
+        "VaultError": "",
+        "TaskSignalReason": "",
+        "TaskSignal": "",
+        "DriverMessage": "",
+        "GenericSource": "",
+    }
+    event.update(fields)
+    return event
 
 
 # -- the agent --------------------------------------------------------------------------
