@@ -5,20 +5,24 @@ server agent, or both. Every agent reads the one ServerState, as Nomad client ag
 forward their RPCs to the servers. What this copies from hashicorp/nomad:
 
 - routes and errors (`command/agent/http.go` registerHandlers/wrap, `node_endpoint.go`,
-  `agent_endpoint.go`, `status_endpoint.go`): errors are text/plain bodies, 405 "Invalid
-  method", an unknown node 404 "node not found", an unknown path 404 with an empty body
-  (handleRootFallthrough); RPC errors ending in "Permission denied" / "ACL token not found"
-  become 403 with just that text.
+  `alloc_endpoint.go`, `agent_endpoint.go`, `status_endpoint.go`): errors are text/plain
+  bodies, 405 "Invalid method", an unknown node 404 "node not found", an unknown path 404
+  with an empty body (handleRootFallthrough); RPC errors ending in "Permission denied" /
+  "ACL token not found" become 403 with just that text.
 - ACLs: node endpoints authenticate first and answer 403 "Permission denied" for an
   unknown, invalid or expired token (Authenticate, Nomad 1.5+; before, "ACL token not
   found") or without node:read; GetAllocs drops allocations in namespaces without
-  read-job from a 200 answer. /v1/agent/self needs agent:read; its token is resolved by
-  the server (server agent) or through ACL.WhoAmI (client agent), whose errors other than
+  read-job from a 200 answer. /v1/allocations (Alloc.List) needs read-job in the
+  namespace asked for ("*": in any) - node read plays no part - and drops the other
+  namespaces' allocations. /v1/agent/self needs agent:read; its token is resolved by the
+  server (server agent) or through ACL.WhoAmI (client agent), whose errors other than
   "Permission denied" reach the user as 500s.
 - blocking queries (`nomad/rpc.go` blockingRPC, `structs.QueryOptions.TimeToBlock`): only
   with ?index > 0; wait defaults to and is capped at 300 s (MaxBlockingRPCQueryTime), plus a
   random stagger below wait/16 (JitterFraction); the query re-runs when its watch set fires
   and returns when its index passes ?index, else at the deadline with the last result.
+- lists (`nomad/state/paginator`): ?per_page/?next_token/?reverse and X-Nomad-NextToken;
+  ?filter only as `Field == "value"` / `!=` on a string field.
 - headers (setMeta): X-Nomad-Index, X-Nomad-Knownleader, X-Nomad-Lastcontact (Go
   canonicalises the names). Consistent reads go to the leader: KnownLeader true,
   LastContact 0.
@@ -35,6 +39,7 @@ does not block.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import random
@@ -55,7 +60,7 @@ from urllib.parse import parse_qsl, urlsplit
 from blinkt_agent.sim.loopback import LoopbackServer
 from blinkt_agent.sim.nomad import documents
 from blinkt_agent.sim.nomad.acl import ACL, TokenExpired, TokenUnknown
-from blinkt_agent.sim.nomad.state import ServerState
+from blinkt_agent.sim.nomad.state import DEFAULT_NAMESPACE, ServerState
 
 MAX_BLOCKING_S = 300.0  # structs.MaxBlockingRPCQueryTime
 DEFAULT_BLOCKING_S = 300.0  # structs.DefaultBlockingRPCQueryTime
@@ -74,6 +79,28 @@ _UUID = re.compile(r"(?i)^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _FILTER = re.compile(r'^\s*([A-Za-z]+)\s*(==|!=)\s*"([^"\\]*)"\s*$')
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # strconv.ParseInt / Atoi, base 10
+_GO_BOOLS = {  # strconv.ParseBool
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+# Allocation's string fields (go-bexpr reads the Allocation, not the stub: no JobType).
+_ALLOC_STRING_FIELDS = frozenset(
+    {
+        "ID",
+        "EvalID",
+        "Name",
+        "Namespace",
+        "NodeID",
+        "NodeName",
+        "JobID",
+        "TaskGroup",
+        "DesiredStatus",
+        "DesiredDescription",
+        "ClientStatus",
+        "ClientDescription",
+    }
+)
 _STUB_STRING_FIELDS = frozenset(
     {
         "ID",
@@ -271,6 +298,8 @@ class NomadAgent(LoopbackServer):
             return _json(self.state.leader_rpc)
         if path == "/v1/nodes":
             return self._nodes(method, query, token)
+        if path == "/v1/allocations":
+            return self._allocations(method, query, token)
         if path.startswith("/v1/node/"):
             rest = path[len("/v1/node/") :]
             if rest.endswith("/allocations"):
@@ -329,18 +358,91 @@ class NomadAgent(LoopbackServer):
         return acl
 
     def _nodes(self, method: str, query: dict[str, str], token: str) -> Response:
+        """NodesRequest + Node.List: stubs by ID, the nodes table index; any node write
+        wakes a blocked query (the iterator watches the whole table)."""
         _only_get(method)
+        per_page, next_token = _pagination(query)
         min_index, wait = _query_options(query)
+        try:
+            resources = _parse_bool(query, "resources")
+            os = _parse_bool(query, "os")
+        except ValueError as err:
+            raise HTTPError(400, f"Failed to parse node list fields: {err}") from None
         self._require_node_read(token)
-        keep = _node_filter(query["filter"]) if query.get("filter") else None
-        resources = query.get("resources") == "true"
+        keep = _filter(query["filter"], _STUB_STRING_FIELDS) if query.get("filter") else None
+        reverse = query.get("reverse") == "true"
+        page: dict[str, str] = {}
 
         def run() -> tuple[Any, int]:
             nodes, index = self.state.node_list(query.get("prefix", ""))
-            stubs = [documents.node_stub(self.state, n, resources) for n in nodes]
-            return [s for s in stubs if keep is None or keep(s)], index
+            stubs = [documents.node_stub(self.state, n, bool(resources), bool(os)) for n in nodes]
+            # IDTokenizer; ?reverse only turns the token comparison (Nodes() is unsorted).
+            body, page["next"] = paginate(
+                stubs,
+                lambda stub: (stub["ID"], _cmp(stub["ID"], next_token)),
+                per_page,
+                next_token,
+                reverse,
+                keep or (lambda _: True),
+            )
+            return body, index
 
-        return _json(*self._query(run, self.state.nodes_watch, min_index, wait))
+        body, headers = self._query(run, self.state.nodes_watch, min_index, wait)
+        return _json(body, _with_next_token(headers, page))
+
+    def _allocations(self, method: str, query: dict[str, str], token: str) -> Response:
+        """AllocsRequest + Alloc.List (alloc_endpoint.go): stubs in creation order, the
+        allocs table index, whatever the answer holds.
+
+        ACLs: the token needs read-job in the namespace asked for (?namespace, default
+        "default"; "*" = in any namespace), else 403 "Permission denied" - node read plays
+        no part. Then allocations in namespaces without read-job are left out (allowedNSes
+        + the paginator's selector); when no existing namespace allows it the answer is []."""
+        _only_get(method)
+        namespace = query.get("namespace") or DEFAULT_NAMESPACE  # parseNamespace
+        per_page, next_token = _pagination(query)
+        min_index, wait = _query_options(query)
+        try:  # AllocsRequest returns parseBool's error as is: a 500
+            resources = _parse_bool(query, "resources")
+            task_states = _parse_bool(query, "task_states")
+        except ValueError as err:
+            raise HTTPError(500, str(err)) from None
+        acl = self._authenticate_rpc(token)
+        if acl is not None and not acl.allow_ns_op(namespace, "read-job"):
+            raise HTTPError(403, PERMISSION_DENIED)
+        if query.get("prefix"):
+            raise HTTPError(400, "the simulator does not list allocations by ID ?prefix")
+        reverse = query.get("reverse") == "true"
+        fields = {"resources": bool(resources), "task_states": task_states is not False}
+        page: dict[str, str] = {}
+
+        def run() -> tuple[Any, int]:
+            allocs, index = self.state.alloc_list(namespace, reverse)
+            allowed = self.state.namespaces
+            if acl is not None and not acl.management:
+                allowed = {ns for ns in allowed if acl.allow_ns_op(ns, "read-job")}
+                if not allowed:  # allowedNSes: ErrPermissionDenied -> an empty answer
+                    return [], index
+            # The paginator reads the filter only now: a bad one is a 400 from here.
+            keep = _filter(query["filter"], _ALLOC_STRING_FIELDS) if query.get("filter") else None
+            stubs = [
+                documents.alloc_stub(self.state, a, **fields)
+                for a in allocs
+                if a.namespace in allowed
+            ]
+            body, page["next"] = paginate(
+                stubs,
+                lambda stub: _create_index_token(stub, next_token),
+                per_page,
+                next_token,
+                reverse,
+                keep or (lambda _: True),
+            )
+            return body, index
+
+        watch = functools.partial(self.state.alloc_list_watch, namespace)
+        body, headers = self._query(run, watch, min_index, wait)
+        return _json(body, _with_next_token(headers, page))
 
     def _node(self, method: str, node_id: str, query: dict[str, str], token: str) -> Response:
         _only_get(method)
@@ -452,10 +554,10 @@ def _query_options(query: dict[str, str]) -> tuple[int, float]:
     return min_index, wait
 
 
-def _node_filter(expression: str) -> Callable[[dict[str, Any]], bool]:
+def _filter(expression: str, fields: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
     """The one go-bexpr form the sim understands: `Field == "value"` (or !=) on a string field."""
     match = _FILTER.match(expression)
-    if not match or match[1] not in _STUB_STRING_FIELDS:
+    if not match or match[1] not in fields:
         raise HTTPError(
             400,
             "failed to create result paginator: failed to read filter expression: "
@@ -464,6 +566,78 @@ def _node_filter(expression: str) -> Callable[[dict[str, Any]], bool]:
         )
     field_name, op, value = match.groups()
     return lambda stub: (stub[field_name] == value) == (op == "==")
+
+
+def _parse_bool(query: dict[str, str], name: str) -> bool | None:
+    """http.go parseBool: absent or empty is None; else strconv.ParseBool or its error."""
+    text = query.get(name, "")
+    if not text:
+        return None
+    if text not in _GO_BOOLS:
+        quoted = json.dumps(text, ensure_ascii=False)  # strconv.Quote, for printable text
+        raise ValueError(
+            f'Failed to parse value of "{name}" ({text}) as a bool: '
+            f"strconv.ParseBool: parsing {quoted}: invalid syntax"
+        )
+    return _GO_BOOLS[text]
+
+
+def _pagination(query: dict[str, str]) -> tuple[int, str]:
+    """http.go parsePagination: ?per_page must parse as an int32 (else 400)."""
+    text = query.get("per_page", "")
+    per_page = 0
+    if text:
+        if not _INTEGER.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
+            raise HTTPError(400, "Expect a number for `per_page` query string parameter")
+        per_page = int(text)
+    return per_page, query.get("next_token", "")
+
+
+def paginate(
+    items: list[dict[str, Any]],
+    token_of: Callable[[dict[str, Any]], tuple[str, int]],
+    per_page: int,
+    next_token: str,
+    reverse: bool,
+    keep: Callable[[dict[str, Any]], bool],
+) -> tuple[list[dict[str, Any]], str]:
+    """paginator.Paginator.Page: skip up to ?next_token (by the tokenizer's comparison,
+    turned round by ?reverse), keep what the filter and selector keep, stop after per_page
+    (0: all); the next token is the token of the first item left out, "" at the end."""
+    out: list[dict[str, Any]] = []
+    found = next_token == ""
+    for item in items:
+        token, compared = token_of(item)
+        passed = compared == (1 if reverse else -1)
+        if (not found and passed) or not keep(item):
+            continue
+        found = True
+        if per_page != 0 and len(out) + 1 > per_page:
+            return out, token
+        out.append(item)
+    return out, ""
+
+
+def _cmp(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+def _create_index_token(stub: dict[str, Any], target: str) -> tuple[str, int]:
+    """paginator.CreateIndexAndIDTokenizer: "<CreateIndex>.<ID>", compared by number and
+    then ID when the target has that form (strconv.Atoi, then uint64()), else as strings."""
+    token = f"{stub['CreateIndex']}.{stub['ID']}"
+    parts = target.split(".", 1)
+    if len(parts) < 2 or not _INTEGER.fullmatch(parts[0]) or abs(int(parts[0])) >= 2**63:
+        return token, _cmp(token, target)
+    by_index = _cmp(stub["CreateIndex"], int(parts[0]) % 2**64)
+    return token, by_index or _cmp(stub["ID"], parts[1])
+
+
+def _with_next_token(headers: dict[str, str], page: dict[str, str]) -> dict[str, str]:
+    """setMeta: X-Nomad-NextToken only when there is a next page."""
+    if page.get("next"):
+        return {**headers, "X-Nomad-NextToken": page["next"]}
+    return headers
 
 
 def encoding_for(accept_encoding: str) -> str | None:
