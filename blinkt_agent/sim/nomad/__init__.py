@@ -243,6 +243,20 @@ class SimNomad(StartStop):
     def node_up(self, node_id: str) -> None:
         self.store.node_up(node_id)
 
+    def drain(self, node_id: str, enable: bool = True, *, mark_eligible: bool = False) -> None:
+        """`nomad node drain -enable` (or -disable [-keep-ineligible unless mark_eligible]):
+        Drain and ineligible in the stub, LastDrain "draining" (disabled: "canceled"). The
+        allocations stay where they are: move them with update_alloc/add_alloc."""
+        self.store.set_drain(node_id, enable, mark_eligible=mark_eligible)
+
+    def drain_complete(self, node_id: str) -> None:
+        """The drainer is done: Drain false, still ineligible, LastDrain "complete"."""
+        self.store.drain_complete(node_id)
+
+    def set_eligibility(self, node_id: str, eligible: bool) -> None:
+        """`nomad node eligibility -enable/-disable`; eligible while draining: ValueError."""
+        self.store.set_eligibility(node_id, eligible)
+
     def reimage(self, node_id: str, *, old_down: bool = True) -> str:
         """The Pi is re-imaged (client data dir wiped): its agent registers a new node ID
         under the same name and serves that one; the old registration goes down.
@@ -295,6 +309,17 @@ class SimNomad(StartStop):
     def remove_alloc(self, alloc_id: str) -> None:
         self.store.remove_alloc(alloc_id)
 
+    def add_namespace(self, name: str) -> None:
+        """A namespace with no allocations yet (add_alloc creates its own)."""
+        self.store.add_namespace(name)
+
+    def alloc_stubs(self, namespace: str = "*") -> list[dict[str, Any]]:
+        """GET /v1/allocations?namespace=... as a management token sees it: AllocListStubs
+        in creation order ("*": every namespace)."""
+        with self.store.lock:
+            allocs, _ = self.store.alloc_list(namespace)
+            return [documents.alloc_stub(self.store, a) for a in allocs]
+
     def allocs(self, node_id: str) -> list[dict[str, Any]]:
         """The node's allocations as GET /v1/node/:id/allocations returns them (no ACL)."""
         with self.store.lock:
@@ -341,12 +366,15 @@ class SimNomad(StartStop):
                 "index": self.store.index,
                 "outage": self.agent.outage,
                 "local_node": self._local_id,
+                "namespaces": sorted(self.store.namespaces),
                 "nodes": [
                     {
                         "id": n.id,
                         "name": n.name,
                         "datacenter": n.datacenter,
                         "status": n.status,
+                        "drain": n.drain_strategy is not None,
+                        "eligibility": n.eligibility,
                         "address": n.http_addr,
                     }
                     for n in nodes.values()

@@ -17,7 +17,9 @@ every agent). Errors: 400 for a bad call, 404 for an unknown object.
     POST   /_sim/nodes/<node>/reimage        new node ID, same name; old one down -> {"id"}
                                              ({"old_down": false}: not yet, see reimage)
     POST   /_sim/nodes/<node>/drain          {"enable": true, "mark_eligible": false}
-    POST   /_sim/nodes/<node>/eligibility    {"eligible": false}
+    POST   /_sim/nodes/<node>/drain_complete the drainer is done (the node must be draining)
+    POST   /_sim/nodes/<node>/eligibility    {"eligible": false} (true while draining: 400)
+    POST   /_sim/namespaces                  {"name": "team-b"}
     POST   /_sim/gc                          {"threshold_s": 86400} node GC -> {"removed"}
     POST   /_sim/allocations                 {"node": NAME or ID, "job": "web", "group": "web",
                                               "tasks": [{"name", "cpu", "hook", ...}], ...}
@@ -72,13 +74,17 @@ def handle(
             old_down = bool(data.get("old_down", True))
             return {"id": sim.reimage(sim.node_id(node), old_down=old_down)}, None
         case "POST", ["nodes", node, "drain"]:
-            sim.store.set_drain(
+            sim.drain(
                 sim.node_id(node),
                 bool(field(data, "enable")),
                 mark_eligible=bool(data.get("mark_eligible", False)),
             )
+        case "POST", ["nodes", node, "drain_complete"]:
+            sim.drain_complete(sim.node_id(node))
         case "POST", ["nodes", node, "eligibility"]:
-            sim.store.set_eligibility(sim.node_id(node), bool(field(data, "eligible")))
+            sim.set_eligibility(sim.node_id(node), bool(field(data, "eligible")))
+        case "POST", ["namespaces"]:
+            sim.add_namespace(str(field(data, "name")))
         case "POST", ["gc"]:
             removed = sim.gc_nodes(**({"threshold_s": float(data["threshold_s"])} if data else {}))
             return {"removed": removed}, None
