@@ -13,6 +13,7 @@ import pytest
 from blinkt_agent import mapping
 from blinkt_agent.frame import NUM_PIXELS
 from blinkt_agent.outside import dig
+from blinkt_agent.sim import SimNomad
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad_api"
 NS = 1_000_000_000
@@ -30,7 +31,7 @@ def colours(frame):
 def test_every_fixture_is_listed_in_the_readme():
     readme = (FIXTURES / "README.md").read_text()
     files = sorted(p.name for p in FIXTURES.glob("*.json"))
-    assert len(files) == 8
+    assert len(files) == 9
     for name in files:
         assert f"`{name}`" in readme
 
@@ -51,6 +52,28 @@ def test_nodes_list_is_a_list_of_stubs_with_name_and_id():
     stubs = sample("nodes_list.json")
     assert all(isinstance(n["ID"], str) and isinstance(n["Name"], str) for n in stubs)
     assert "NodeResources" not in stubs[0]  # only with ?resources=true
+
+
+def test_cluster_allocation_stubs_name_their_nodes_in_creation_order():
+    stubs = sample("allocations_list_all_namespaces.json")
+    nodes = {n["ID"]: n["Name"] for n in sample("nodes_list.json")}
+    assert all(nodes[s["NodeID"]] == s["NodeName"] for s in stubs)
+    assert [s["CreateIndex"] for s in stubs] == sorted(s["CreateIndex"] for s in stubs)
+    assert {s["Namespace"] for s in stubs} == {"default", "team-b"}
+    assert all("AllocatedResources" not in s for s in stubs)  # only with ?resources=true
+
+
+def test_the_nomad_simulator_sends_the_cluster_stubs_field_for_field():
+    """The same fields in the same order, down to task states and task events."""
+    [reference, *_] = sample("allocations_list_all_namespaces.json")
+    with SimNomad() as sim:
+        sim.add_alloc(sim.add_node("pi-01"), "web", client_status="failed")
+        [stub] = sim.alloc_stubs()
+    assert list(stub) == list(reference)
+    assert list(stub["DesiredTransition"]) == list(reference["DesiredTransition"])
+    [state], [ref_state] = stub["TaskStates"].values(), reference["TaskStates"].values()
+    assert list(state) == list(ref_state)
+    assert {tuple(e) for e in state["Events"]} == {tuple(e) for e in ref_state["Events"]}
 
 
 def _now_after_failure(allocations, seconds):
