@@ -336,9 +336,11 @@ def test_walking_the_pages_yields_every_stub_once_in_order(creates, per_page, re
     walked, token = [], ""
     for _ in range(len(stubs) + 1):
         target = token
-        page, token = paginate(
-            stubs, lambda s, t=target: _create_index_token(s, t), per_page, target, reverse, bool
-        )
+
+        def token_of(stub, target=target):
+            return _create_index_token(stub, target)
+
+        page, token = paginate(stubs, token_of, per_page, target, reverse, bool)
         assert len(page) <= per_page
         walked += page
         if not token:

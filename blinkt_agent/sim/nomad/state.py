@@ -124,7 +124,6 @@ class Alloc:
     id: str
     eval_id: str
     node_id: str
-    node_name: str  # Allocation.NodeName, set by the plan applier; stays if the node goes
     namespace: str
     job: str
     group: str
@@ -141,6 +140,7 @@ class Alloc:
     create_time: int
     modify_time: int
     desired_description: str = ""
+    node_name: str = ""  # Allocation.NodeName, set by the plan applier; stays if the node goes
     client_destroyed: bool = False  # the client garbage-collected its alloc runner
 
     @property
