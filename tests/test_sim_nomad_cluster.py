@@ -431,8 +431,8 @@ def test_a_node_going_down_shows_in_both_lists(cluster):
     nodes, allocs_first = get(sim, "/v1/nodes"), allocations(sim, namespace="*")
     later(0.1, sim.node_down, ids["pi-01"])
     after_nodes, _ = blocked(sim, "/v1/nodes", nodes, "5s")
+    # node_down writes both tables under one lock: once a query wakes, both have landed.
     after_allocs, _ = blocked(sim, "/v1/allocations", allocs_first, "5s", namespace="*")
-    time.sleep(0.1)  # both writes (node down, allocations lost) have landed
     down = next(n for n in get(sim, "/v1/nodes").json() if n["ID"] == ids["pi-01"])
     web = next(s for s in allocations(sim, namespace="*").json() if s["ID"] == allocs["web"])
     assert index_of(after_nodes) > index_of(nodes) and down["Status"] == "down"
