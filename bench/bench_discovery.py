@@ -15,8 +15,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from blinkt_agent.discovery import SrvQuery, lookup, order
 from blinkt_agent.sim import SimConsulDNS
+from blinkt_agent.sources.nomad.discovery import SrvQuery, lookup, order
 
 NAME = "http.nomad-client.service.consul."
 RUNS = 300

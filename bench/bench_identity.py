@@ -25,12 +25,13 @@ import time
 
 import requests
 
-from blinkt_agent.discovery import NomadLocator, SrvQuery
-from blinkt_agent.nomad import ACL_POLICY, NomadClient
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
 from blinkt_agent.sim.nomad import SimNomad
-from blinkt_agent.watcher import Update, Watcher, WatchOptions
+from blinkt_agent.snapshot import Update
+from blinkt_agent.sources.nomad.client import ACL_POLICY, NomadClient
+from blinkt_agent.sources.nomad.discovery import NomadLocator, SrvQuery
+from blinkt_agent.sources.nomad.watcher import Watcher, WatchOptions
 
 NAMES = [f"pi-{i:02d}" for i in range(1, 13)]
 
@@ -52,7 +53,7 @@ def twelve_pis(rounds: int = 10) -> None:
             took.append(time.perf_counter() - started)
             asked = [n for n in NAMES if len(c.agent(n).request_log) > before[n]]
             snapshot = got[0].snapshot if isinstance(got[0], Update) else None
-            right += bool(snapshot and snapshot.node_id == c.node_ids[name] and asked == [name])
+            right += bool(snapshot and snapshot.node.id == c.node_ids[name] and asked == [name])
     runs = rounds * len(NAMES)
     print(f"12 Pis behind Consul-like DNS: own node through own client in {right} of {runs} runs")
     print(
@@ -75,7 +76,7 @@ def _until(events: queue.Queue, node_id: str, timeout: float = 30.0) -> float:
             event = events.get(timeout=0.05)
         except queue.Empty:
             continue
-        if isinstance(event, Update) and event.snapshot.node_id == node_id:
+        if isinstance(event, Update) and event.snapshot.node.id == node_id:
             return time.monotonic()
     return float("inf")
 
@@ -92,7 +93,7 @@ def follow_lost() -> float:
         started = time.monotonic()
         new = sim.reimage(old)
         took = _until(events, new) - started
-        watcher.stop.set()
+        watcher.stop()
     return took
 
 
@@ -112,7 +113,7 @@ def follow_restart() -> float:
         time.sleep(0.2)  # and starts again with a wiped data dir
         agent.set_outage(False)
         took = _until(events, new) - started
-        watcher.stop.set()
+        watcher.stop()
     return took
 
 
@@ -128,7 +129,7 @@ def follow_by_name(wait: float) -> float:
         started = time.monotonic()
         new = sim.reimage(old)
         took = _until(events, new, timeout=3 * wait) - started
-        watcher.stop.set()
+        watcher.stop()
     return took
 
 
@@ -189,7 +190,7 @@ def agent_self_cost(changes: int = 20) -> None:
             for i in range(changes):
                 sim.add_alloc(node, f"job{i}", client_status="running", namespace=namespace)
                 time.sleep(0.2)  # one change per blocking answer
-            watcher.stop.set()
+            watcher.stop()
             paths = [r.path for r in agent.request_log]
         reads = paths.count("/v1/agent/self")
         queries = paths.count(f"/v1/node/{node}/allocations")

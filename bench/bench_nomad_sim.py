@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from blinkt_agent.discovery import NomadLocator
-from blinkt_agent.nomad import NomadClient
 from blinkt_agent.sim.nomad import SimNomad, Task
-from blinkt_agent.watcher import Watcher, WatchOptions
+from blinkt_agent.sources.nomad.client import NomadClient
+from blinkt_agent.sources.nomad.discovery import NomadLocator
+from blinkt_agent.sources.nomad.watcher import Watcher, WatchOptions
 
 
 def wire_sizes() -> None:
@@ -75,7 +75,7 @@ def request_rate(seconds: float = 5.0) -> None:
             started = time.monotonic()
             thread.start()
             time.sleep(seconds)
-            watcher.stop.set()
+            watcher.stop()
             stop.set()
             calls = [r for r in sim.request_log if r.path.endswith("/allocations")]
             elapsed = time.monotonic() - started
@@ -122,7 +122,7 @@ def round_robin_rate(seconds: float = 5.0) -> None:
     started = time.monotonic()
     threading.Thread(target=watcher.run, daemon=True).start()
     time.sleep(seconds)
-    watcher.stop.set()
+    watcher.stop()
     elapsed = time.monotonic() - started
     server.shutdown()
     server.server_close()

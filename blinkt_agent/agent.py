@@ -1,12 +1,12 @@
-"""The service loop: watcher thread → view → display, with systemd notifications.
+"""The service loop: source thread → view → display, with systemd notifications.
 
-The main thread owns the display and the notifier. The watcher thread
-blocks on Nomad and posts Updates/Problems. The main thread sleeps until
-something can change what it shows or says: a post from the watcher, the
-moment the view ages (view.next_change), the next watchdog ping, a watcher
+The main thread owns the display and the notifier. The source's thread
+blocks on the cluster's API and posts Updates/Problems. The main thread sleeps until
+something can change what it shows or says: a post from the source, the
+moment the view ages (view.next_change), the next watchdog ping, a source
 restart, or a signal. It pings the watchdog only while both threads keep
 time: a stuck display write stops the main loop, a hung request passes the
-watcher's deadline. A watcher that ends on an unexpected exception is
+source's deadline. A source that ends on an unexpected exception is
 logged with its traceback, shown, and restarted with backoff.
 """
 
@@ -24,14 +24,13 @@ from typing import Any
 
 from blinkt_agent import config, mapping
 from blinkt_agent.backoff import Backoff
-from blinkt_agent.discovery import NomadLocator, SrvQuery
 from blinkt_agent.displays import Display, make_display
 from blinkt_agent.errors import AgentError, ConfigError
-from blinkt_agent.nomad import TLS, NomadClient
 from blinkt_agent.notify import Notifier
+from blinkt_agent.snapshot import Problem, SourceFailed, Update
+from blinkt_agent.sources import Emit, Source, kind_of
 from blinkt_agent.view import Look, View, frame, next_change, status_line
 from blinkt_agent.waker import Waker
-from blinkt_agent.watcher import Problem, Update, Watcher, WatcherFailed, WatchOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +41,15 @@ MAX_SLEEP = 60.0
 
 
 def look_of(settings: config.Settings) -> Look:
+    kind = kind_of(settings["source"])
     return Look(
         mode=settings["mode"],
         brightness=settings["brightness"],
         linger=settings["linger"],
         stale_after=settings["stale_after"],
         palette=mapping.Palette.from_hex(settings.palette),
+        label=kind.label,
+        noun=kind.noun,
     )
 
 
@@ -60,57 +62,28 @@ def display_of(settings: config.Settings, **overrides: Any) -> Display:
     )
 
 
-def locator_of(settings: config.Settings) -> NomadLocator:
-    query = None
-    if settings.use_discovery():
-        host, port = config.parse_host_port(settings["consul.dns"])
-        query = SrvQuery(
-            dns_host=host,
-            dns_port=port,
-            service=settings["consul.service"],
-            tag=settings["consul.tag"],
-            domain=settings["consul.domain"],
-            datacenter=settings["consul.datacenter"],
-            scheme=settings["consul.scheme"],
-        )
-    return NomadLocator(query, settings.static_address(), settings.node_name)
+def source_of(settings: config.Settings, emit: Emit) -> Source:
+    """The configured source (its package imported now), ready to run in a thread."""
+    return kind_of(settings["source"]).make(settings, emit)
 
 
-def client_factory(settings: config.Settings) -> Callable[[str], NomadClient]:
-    token = settings.token()  # read once per (re)load: a bad token_file is a config error
-    if settings["nomad.skip_verify"]:
-        log.warning("nomad.skip_verify is set: Nomad's TLS certificate is not checked")
-    tls = TLS(
-        ca_cert=settings["nomad.ca_cert"],
-        client_cert=settings["nomad.client_cert"],
-        client_key=settings["nomad.client_key"],
-        server_name=settings["nomad.tls_server_name"],
-        skip_verify=settings["nomad.skip_verify"],
-    )
-    return lambda address: NomadClient(address, token=token, tls=tls)
-
-
-def watcher_of(settings: config.Settings, emit: Callable[[Update | Problem], None]) -> Watcher:
-    options = WatchOptions(
-        node=settings["node"],
-        own_node=settings.node_name,
-        wait=settings["nomad.wait"],
-        want_node=settings["mode"] != "allocations",
-        backoff_max=settings["nomad.backoff_max"],
-    )
-    return Watcher(options, locator_of(settings), client_factory(settings), emit)
+def backoff_cap(settings: config.Settings) -> float:
+    """The configured source's backoff_max: how long a failed source waits at most."""
+    cap: float = settings[f"{settings['source']}.backoff_max"]
+    return cap
 
 
 def _watch_settings(settings: config.Settings) -> tuple[tuple[str, Any], ...]:
-    """The settings that decide which node of which cluster we watch."""
-    return tuple(
-        (k, v)
-        for k, v in settings.values.items()
-        if k == "node" or k.startswith(("nomad.", "consul."))
+    """The settings that decide what we watch: which node (or the whole cluster) where."""
+    sections = kind_of(settings["source"]).sections
+    return (
+        ("source", settings["source"]),
+        ("cluster", settings["mode"] == "nodes"),
+        *((k, v) for k, v in settings.values.items() if k == "node" or k.startswith(sections)),
     )
 
 
-Post = Callable[[Update | Problem | WatcherFailed], None]
+Post = Callable[[Update | Problem | SourceFailed], None]
 
 
 class Agent:
@@ -125,7 +98,7 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
         waker: Waker | None = None,
-        make_watcher: Callable[[config.Settings, Post], Watcher] = watcher_of,
+        make_source: Callable[[config.Settings, Post], Source] = source_of,
     ) -> None:
         self.settings = settings
         self.display = display
@@ -134,18 +107,18 @@ class Agent:
         self._load_settings = load_settings or (lambda: self.settings)
         self._clock = clock
         self._wall_ns = wall_ns
-        self._make_watcher = make_watcher
+        self._make_source = make_source
         # Written by other threads and signal handlers: plain values, no locks.
-        self._posted: deque[tuple[int, Update | Problem | WatcherFailed]] = deque()
+        self._posted: deque[tuple[int, Update | Problem | SourceFailed]] = deque()
         self._stop_reason: str | None = None
         self._reload_wanted = False
         self._pending: config.Settings | None = None
         # The main thread's own state.
         self._generation = 0
-        self._watcher: Watcher | None = None
-        self._watcher_started = 0.0
-        self._restart_at: float | None = None  # when a failed watcher is started again
-        self._restarts = Backoff(cap=settings["nomad.backoff_max"])
+        self._source: Source | None = None
+        self._source_started = 0.0
+        self._restart_at: float | None = None  # when a failed source is started again
+        self._restarts = Backoff(cap=backoff_cap(settings))
         self.view = View()
         self.look = look_of(settings)
 
@@ -165,7 +138,7 @@ class Agent:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        self._start_watcher()
+        self._start_source()
         self._render()
         self.notifier.ready()
         while self._stop_reason is None:
@@ -177,7 +150,7 @@ class Agent:
                 if generation == self._generation:
                     self._absorb(event, now)
             if self._restart_at is not None and now >= self._restart_at:
-                self._start_watcher()
+                self._start_source()
             self._render()
             if self._keeping_time():
                 self.notifier.watchdog()
@@ -185,8 +158,8 @@ class Agent:
         if self._stop_reason:
             log.info("%s: clearing the LEDs and stopping", self._stop_reason)
         self.notifier.stopping()
-        if self._watcher is not None:
-            self._watcher.stop.set()
+        if self._source is not None:
+            self._source.stop()
         return 0
 
     def _sleep_time(self) -> float:
@@ -200,7 +173,7 @@ class Agent:
             waits.append(self._restart_at - now)
         ping_in = self.notifier.ping_in()
         if ping_in is not None:
-            # 0: due but not sent, as the watcher is not keeping time: look again later.
+            # 0: due but not sent, as the source is not keeping time: look again later.
             waits.append(ping_in or self.notifier.interval or MAX_SLEEP)
         return max(MIN_SLEEP, min(waits))
 
@@ -210,49 +183,53 @@ class Agent:
         self.notifier.status(status_line(self.view, self.look, now, now_ns))
         self.display.show(frame(self.view, self.look, now, now_ns))
 
-    def _absorb(self, event: Update | Problem | WatcherFailed, now: float) -> None:
+    def _absorb(self, event: Update | Problem | SourceFailed, now: float) -> None:
         if isinstance(event, Update):
             self.view = View(snapshot=event.snapshot)
         elif isinstance(event, Problem):
             self._show_problem(event.error, event.retry_in, now)
         else:
-            self._watcher_failed(event, now)
+            self._source_failed(event, now)
 
     def _show_problem(self, error: AgentError, retry_in: float, now: float) -> None:
         # Staleness counts from the first failure since the last answer.
         lost_at = now if self.view.lost_at is None else self.view.lost_at
         self.view = replace(self.view, problem=error, retry_in=retry_in, lost_at=lost_at)
 
-    # -- the watcher thread -----------------------------------------------------------------
+    # -- the source's thread ---------------------------------------------------------------
 
-    def _start_watcher(self) -> None:
-        if self._watcher is not None:
+    def _start_source(self) -> None:
+        if self._source is not None:
             # A blocking query cannot be interrupted; the old thread ends after
             # its current request and its late posts are dropped by generation.
-            self._watcher.stop.set()
-            self._watcher = None
+            self._source.stop()
+            self._source = None
         self._restart_at = None
         self._generation += 1
         generation = self._generation
 
-        def post(event: Update | Problem | WatcherFailed) -> None:
+        def post(event: Update | Problem | SourceFailed) -> None:
             self._posted.append((generation, event))
             self.waker.wake()
 
-        self._watcher_started = self._clock()
+        self._source_started = self._clock()
+        label = self.look.label
         try:
-            self._watcher = self._make_watcher(self.settings, post)
+            self._source = self._make_source(self.settings, post)
         except Exception as exc:
-            log.error("cannot start the Nomad thread", exc_info=exc)
-            self._watcher_failed(WatcherFailed.of(exc), self._watcher_started)
+            log.error("cannot start the %s thread", label, exc_info=exc)
+            self._source_failed(SourceFailed.of(exc, label), self._source_started)
             return
         threading.Thread(
-            target=_watch, args=(self._watcher, post), name=f"watcher-{generation}", daemon=True
+            target=_watch,
+            args=(self._source, post, label),
+            name=f"source-{generation}",
+            daemon=True,
         ).start()
 
-    def _watcher_failed(self, error: WatcherFailed, now: float) -> None:
-        self._watcher = None
-        if now - self._watcher_started >= self._restarts.cap:
+    def _source_failed(self, error: SourceFailed, now: float) -> None:
+        self._source = None
+        if now - self._source_started >= self._restarts.cap:
             self._restarts.reset()  # it ran well for a while: this is a new failure, not a loop
         delay = self._restarts.next()
         self._restart_at = now + delay
@@ -260,8 +237,8 @@ class Agent:
 
     def _keeping_time(self) -> bool:
         if self._restart_at is not None:
-            return True  # the watcher failed and this loop starts it again on time
-        return self._watcher is not None and self._watcher.healthy()
+            return True  # the source failed and this loop starts it again on time
+        return self._source is not None and self._source.healthy()
 
     # -- reload -----------------------------------------------------------------------------
 
@@ -271,7 +248,7 @@ class Agent:
         try:
             new, self._pending = self._pending or self._load_settings(), None
             look_of(new)
-            client_factory(new)  # reads token_file: fail here, not in the thread
+            kind_of(new["source"]).validate(new)  # credentials: fail here, not in the thread
         except ConfigError as err:
             log.error("reload refused, keeping the running settings: %s", err)
             self.notifier.ready()
@@ -284,19 +261,19 @@ class Agent:
         if _watch_settings(new) != _watch_settings(self.settings):
             self.view = View()  # another node or cluster: do not show the old one's data
         self.settings = new
-        self._restarts.cap = new["nomad.backoff_max"]
-        self._start_watcher()
-        log.info("settings reloaded from %s", new.source)
+        self._restarts.cap = backoff_cap(new)
+        self._start_source()
+        log.info("settings reloaded from %s", new.origin)
         self.notifier.ready()
 
 
-def _watch(watcher: Watcher, post: Post) -> None:
-    """The Nomad thread's body: it never ends in silence."""
+def _watch(source: Source, post: Post, label: str) -> None:
+    """The source thread's body: it never ends in silence."""
     try:
-        watcher.run()
+        source.run()
     except BaseException as exc:  # anything, even SystemExit from a library: say so, restart
-        log.error("the Nomad thread failed; it will be restarted", exc_info=exc)
-        post(WatcherFailed.of(exc))
+        log.error("the %s thread failed; it will be restarted", label, exc_info=exc)
+        post(SourceFailed.of(exc, label))
 
 
 @contextlib.contextmanager

@@ -1,8 +1,8 @@
 """Command line: `blinkt-agent run | once | clear | demo`.
 
-Exit codes (documented in the README): 0 ok, 1 bug, 2 usage, 69 Nomad
-unreachable (once), 74 display/GPIO unusable, 77 ACL refused (once),
-78 config error.
+Exit codes (documented in the README): 0 ok, 1 bug, 2 usage, 69 the cluster
+unreachable or the node unknown (once), 74 display/GPIO unusable, 77 credentials
+refused (once), 78 config error.
 """
 
 from __future__ import annotations
@@ -18,21 +18,23 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from blinkt_agent import __version__, config
-from blinkt_agent.agent import Agent, display_of, look_of, signals_for, watcher_of
-from blinkt_agent.discovery import DiscoveryError
+from blinkt_agent.agent import Agent, display_of, look_of, signals_for, source_of
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay
 from blinkt_agent.errors import (
     EXIT_FAILURE,
     EXIT_IOERR,
     EXIT_OK,
     EXIT_USAGE,
+    AccessDenied,
     AgentError,
+    AmbiguousNode,
     ConfigError,
+    NodeUnknown,
 )
-from blinkt_agent.nomad import ACL_POLICY_LINE, AccessDenied, AmbiguousNode, NotFound, Unreachable
 from blinkt_agent.notify import Notifier
+from blinkt_agent.snapshot import Problem, Update
+from blinkt_agent.sources import SOURCE_NAMES, kind_of
 from blinkt_agent.view import View, frame, status_line
-from blinkt_agent.watcher import Problem, Update
 
 log = logging.getLogger("blinkt_agent")
 
@@ -81,9 +83,10 @@ def _options(default: str | None) -> _Parser:
     common.add_argument(
         "--config", metavar="PATH", help=f"TOML config (default {config.DEFAULT_CONFIG_PATH})"
     )
-    common.add_argument("--display", help="blinkt | terminal | json")
-    common.add_argument("--mode", help="allocations | cpu | memory | disk | network")
-    common.add_argument("--node", help="Nomad node name to show (default: this host's client)")
+    common.add_argument("--source", help=" | ".join(SOURCE_NAMES))
+    common.add_argument("--display", help=" | ".join(config.DISPLAYS))
+    common.add_argument("--mode", help=" | ".join(config.MODES))
+    common.add_argument("--node", help="node name to show (default: this host's own node)")
     common.add_argument("--nomad-addr", metavar="URL", help="Nomad address; skips Consul discovery")
     common.add_argument("--consul-dns", metavar="HOST:PORT", help="Consul DNS server")
     common.add_argument("--brightness", metavar="0.0-1.0", help="LED brightness")
@@ -96,18 +99,22 @@ def _parser() -> argparse.ArgumentParser:
     common, after = _options(None), _options(argparse.SUPPRESS)
     parser = _Parser(
         prog="blinkt-agent",
-        description="Show a Nomad node's allocations on a Pimoroni Blinkt! (8 APA102 LEDs).",
+        description=(
+            "Show what a Nomad or Kubernetes node runs on a Pimoroni Blinkt! (8 APA102 LEDs)."
+        ),
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"blinkt-agent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", parents=[after], help="the service: watch Nomad, light the LEDs")
+    commands.add_parser(
+        "run", parents=[after], help="the service: watch the cluster, light the LEDs"
+    )
     commands.add_parser(
         "once", parents=[after], help="discover, fetch, show one frame, print a summary"
     )
     commands.add_parser("clear", parents=[after], help="turn the LEDs off")
     demo = commands.add_parser(
-        "demo", parents=[after], help="simulated Nomad + Consul DNS, the real pipeline"
+        "demo", parents=[after], help="a simulated cluster (--source), the real pipeline"
     )
     demo.add_argument(
         "--duration", type=_positive_seconds, metavar="SECONDS", help="stop after this long"
@@ -210,7 +217,7 @@ def _refuse_in_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """The demo runs its own simulated cluster and reads no config: say so, not ignore them."""
     for flag in ("--config", "--nomad-addr", "--consul-dns"):
         if getattr(args, flag[2:].replace("-", "_"), None) is not None:
-            parser.error(f"demo: {flag} cannot be used: the demo runs its own simulated Nomad")
+            parser.error(f"demo: {flag} cannot be used: the demo runs its own simulated cluster")
 
 
 def _load(args: argparse.Namespace) -> config.Settings:
@@ -221,7 +228,9 @@ def _load(args: argparse.Namespace) -> config.Settings:
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    settings.token()  # an unreadable token_file is a config error (78), before any LED changes
+    # Unusable credentials (a token_file, a kubeconfig) are a config error (78), before any
+    # LED changes.
+    kind_of(settings["source"]).validate(settings)
     display = display_of(settings)
     if isinstance(display, TerminalDisplay) and display.can.cursor and sys.stderr.isatty():
         # Log lines go above the LED row, which is redrawn below them.
@@ -235,15 +244,16 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
-    """A connectivity check: one answer from Nomad, one frame, one summary line.
+    """A connectivity check: one answer from the cluster, one frame, one summary line.
 
     The display is opened first, so that an unusable one (74) is said at once,
-    not after the wait for Nomad. The frame stays shown: no dark frame follows.
+    not after the wait for the cluster. The frame stays shown: no dark frame follows.
     """
-    settings.token()  # a config error (78) before the display or the network
+    kind = kind_of(settings["source"])
+    kind.validate(settings)  # a config error (78) before the display or the network
     display = display_of(settings)
     events: list[Update | Problem] = []
-    watcher_of(settings, events.append).check()
+    source_of(settings, events.append).check()
     event = events[0]
     look = look_of(settings)
     now, now_ns = time.monotonic(), time.time_ns()
@@ -252,7 +262,7 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
     else:
         view = View(snapshot=event.snapshot)
     shown = frame(view, look, now, now_ns)
-    summary = once_summary(event, status_line(view, look, now, now_ns))
+    summary = once_summary(event, status_line(view, look, now, now_ns), kind.label)
     if isinstance(display, TerminalDisplay):
         display.show_final(shown, summary)  # LEDs and summary: one line
     else:
@@ -267,23 +277,24 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
     return EXIT_OK
 
 
-def once_summary(event: Update | Problem, status: str) -> str:
+def once_summary(event: Update | Problem, status: str, label: str = "Nomad") -> str:
     """What `once` found, said as a result (not "waiting", as the service's STATUS does)."""
     if isinstance(event, Update):
-        if event.snapshot.hidden:  # the STATUS line names read-job; once also gives the policy
-            return f"{status}; blinkt-agent's policy: {ACL_POLICY_LINE}"
+        snap = event.snapshot
+        if snap.hidden and snap.hidden_fix:  # STATUS names what is lacking; once says the fix
+            return f"{status}; {snap.hidden_fix}"
         return status
     error = event.error
     if isinstance(error, AccessDenied):
         what = "access denied"
     elif isinstance(error, AmbiguousNode):
         what = "node ambiguous"
-    elif isinstance(error, NotFound):
+    elif isinstance(error, NodeUnknown):
         what = "node not found"
-    elif isinstance(error, Unreachable | DiscoveryError):
-        what = "Nomad unreachable"
+    elif getattr(error, "kind", "") == "unreachable":
+        what = f"{label} unreachable"
     else:
-        what = "Nomad error"
+        what = f"{label} error"
     return f"{what}: {error}"
 
 

@@ -23,17 +23,20 @@ from typing import Any
 
 from blinkt_agent import hostnames
 from blinkt_agent.errors import ConfigError
-from blinkt_agent.nomad import NOMAD_MAX_WAIT
+from blinkt_agent.mapping import PALETTE_KEYS as PALETTE_KEYS
+from blinkt_agent.sources import SOURCE_NAMES, SOURCES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/blinkt-agent/config.toml")
 
 DISPLAYS = ("blinkt", "terminal", "json")
-MODES = ("allocations", "cpu", "memory", "disk", "network")
+MODES = ("allocations", "cpu", "memory", "disk", "network", "nodes")
 DISCOVERY = ("auto", "consul", "static")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-PALETTE_KEYS = ("pending", "running", "stopping", "failed", "lost", "unknown", "overflow")
+# Nomad blocks a query at most this long (structs.MaxBlockingRPCQueryTime): the bound of
+# nomad.wait (the client caps at it too; tests/test_nomad_client.py holds them equal).
+NOMAD_MAX_WAIT = 300.0
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -122,19 +125,13 @@ class Key:
 
 
 _MAIN = (
+    Key("", "source", str, "nomad", _choice(SOURCE_NAMES), " | ".join(SOURCE_NAMES)),
     Key("", "display", str, "blinkt", _choice(DISPLAYS), "blinkt | terminal | json"),
-    Key(
-        "",
-        "mode",
-        str,
-        "allocations",
-        _choice(MODES),
-        "allocations | cpu | memory | disk | network",
-    ),
+    Key("", "mode", str, "allocations", _choice(MODES), " | ".join(MODES)),
     Key(
         "", "brightness", float, 0.2, _range(0.0, 1.0), "0.0..1.0 (APA102 5-bit global brightness)"
     ),
-    Key("", "node", str, "", None, 'Nomad node name to show; "" = this host\'s own Nomad client'),
+    Key("", "node", str, "", None, 'node name to show; "" = this host\'s own node'),
     Key("", "log_level", str, "info", _choice(LOG_LEVELS), "debug | info | warning | error"),
     Key(
         "", "linger", float, 300.0, _range(0, 86400), "seconds a failed/lost allocation stays shown"
@@ -195,9 +192,39 @@ _MAIN = (
         _choice(("http", "https")),
         "scheme for discovered addresses",
     ),
+    Key(
+        "kubernetes",
+        "kubeconfig",
+        str,
+        "",
+        None,
+        'kubeconfig file; "" = the in-cluster service account, else ~/.kube/config',
+    ),
+    Key("kubernetes", "context", str, "", None, 'kubeconfig context; "" = its current-context'),
+    Key("kubernetes", "namespace", str, "", None, 'only pods of this namespace; "" = all'),
+    Key(
+        "kubernetes",
+        "watch_timeout",
+        float,
+        300.0,
+        _range(10, 3600),
+        "seconds a watch asks to last (timeoutSeconds, randomised up to twice as client-go does)",
+    ),
+    Key(
+        "kubernetes",
+        "backoff_max",
+        float,
+        60.0,
+        _range(1, 3600),
+        "cap of the retry backoff in seconds",
+    ),
     Key("blinkt", "data_pin", int, 23, _pin, "BCM pin of the APA102 data line"),
     Key("blinkt", "clock_pin", int, 24, _pin, "BCM pin of the APA102 clock line"),
 )
+_PALETTE_HELP = {
+    "overflow": "colour of the overflow LED",
+    "cordoned": "colour of a cordoned or draining node (mode nodes)",
+}
 _PALETTE = tuple(
     Key(
         "palette",
@@ -205,7 +232,7 @@ _PALETTE = tuple(
         str,
         None,
         lambda v: None if _HEX_COLOUR.match(v) else 'must be a colour like "#00ff00"',
-        f"colour of {state} allocations" if state != "overflow" else "colour of the overflow LED",
+        _PALETTE_HELP.get(state, f"colour of {state} workloads"),
     )
     for state in PALETTE_KEYS
 )
@@ -223,6 +250,8 @@ ENVIRONMENT = {
     "NOMAD_CLIENT_KEY": "nomad.client_key",
     "NOMAD_TLS_SERVER_NAME": "nomad.tls_server_name",
     "NOMAD_SKIP_VERIFY": "nomad.skip_verify",
+    "KUBECONFIG": "kubernetes.kubeconfig",
+    "BLINKT_AGENT_SOURCE": "source",
     "BLINKT_AGENT_DISPLAY": "display",
     "BLINKT_AGENT_MODE": "mode",
     "BLINKT_AGENT_NODE": "node",
@@ -233,6 +262,7 @@ ENVIRONMENT = {
 
 # Flags that set a key (cli.py builds its options from this), named in errors as typed.
 FLAGS = {
+    "--source": "source",
     "--display": "display",
     "--mode": "mode",
     "--node": "node",
@@ -301,7 +331,7 @@ class Settings:
     """Validated settings, keyed like the config file ('nomad.address')."""
 
     values: dict[str, Any]
-    source: str = "defaults"
+    origin: str = "defaults"  # where the values were read: a file path, or "defaults"
     secrets: frozenset[str] = field(default=SECRET_KEYS)
 
     def __getitem__(self, dotted: str) -> Any:
@@ -459,7 +489,7 @@ def load(
     for var, dotted in ENVIRONMENT.items():
         if var in env:
             values[dotted] = _coerce(_BY_DOTTED[dotted], env[var], var)
-    return with_flags(Settings(values=values, source=str(path)), flags or {})
+    return with_flags(Settings(values=values, origin=str(path)), flags or {})
 
 
 def with_flags(settings: Settings, flags: dict[str, Any]) -> Settings:
@@ -468,7 +498,7 @@ def with_flags(settings: Settings, flags: dict[str, Any]) -> Settings:
     for dotted, value in flags.items():
         if value is not None:
             merged[dotted] = _coerce(_BY_DOTTED[dotted], value, _FLAG_OF.get(dotted, "a flag"))
-    new = Settings(values=merged, source=settings.source)
+    new = Settings(values=merged, origin=settings.origin)
     _check_together(new)
     return new
 
@@ -480,14 +510,14 @@ def override(settings: Settings, values: dict[str, Any], origin: str = "override
         if dotted not in _BY_DOTTED:
             raise ConfigError(f"{dotted}: unknown setting")
         merged[dotted] = _coerce(_BY_DOTTED[dotted], value, origin)
-    new = Settings(values=merged, source=settings.source)
+    new = Settings(values=merged, origin=settings.origin)
     _check_together(new)
     return new
 
 
 def defaults() -> Settings:
     """The built-in settings alone (for `clear` when the config file is broken)."""
-    return Settings(values={key.dotted: key.default for key in SCHEMA}, source="defaults")
+    return Settings(values={key.dotted: key.default for key in SCHEMA}, origin="defaults")
 
 
 def check_consul_dns(settings: Settings, resolve: hostnames.Resolve | None = None) -> None:
@@ -525,3 +555,9 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(f"nomad.{given}: needs nomad.{missing} too (mutual TLS takes both)")
     if settings["nomad.token"] and settings["nomad.token_file"]:
         raise ConfigError("nomad.token_file: set either nomad.token or nomad.token_file, not both")
+    kind = SOURCES[settings["source"]]
+    if settings["mode"] not in kind.modes:
+        raise ConfigError(
+            f"mode = {settings['mode']!r}: not available with source = {kind.name!r} "
+            f"({kind.label} offers {', '.join(kind.modes)})"
+        )

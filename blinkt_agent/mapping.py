@@ -1,29 +1,25 @@
-"""From Nomad API data to a Blinkt! frame: pure functions, no I/O, no clock.
+"""From the neutral model (blinkt_agent.snapshot) to a Blinkt! frame: pure, no I/O, no clock.
 
-Everything here reads JSON that came from outside, so no field is trusted:
-a missing key, a wrong type or a junk list entry never raises; it makes the
-allocation "unknown" or counts as 0. Only the settings (palette, brightness,
-resource and status names) are validated, because they are ours.
-README.md's "What the LEDs mean" says what each colour and pattern means.
+Sources have already turned their API's JSON into Workloads and Nodes; here they become
+LEDs. Only the settings (palette, brightness, resource and status names) are validated,
+because they are ours. README.md's "What the LEDs mean" says what each colour and
+pattern means.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from blinkt_agent.errors import ConfigError
 from blinkt_agent.frame import NUM_PIXELS, OFF, Frame, Pixel, make_frame
-from blinkt_agent.outside import as_list, dig
+from blinkt_agent.snapshot import RESOURCES, STATES, Node, Workload
 
-STATES = ("pending", "running", "stopping", "failed", "lost", "unknown")
-RESOURCES = ("cpu", "memory", "disk", "network")
 STATUS_KINDS = ("no_data", "unreachable", "denied", "node_gone")
 
-OVERFLOW_LED = NUM_PIXELS - 1  # with more than 8 allocations this LED says "and more"
-TERMINAL_CLIENT_STATUSES = ("complete", "failed", "lost")
+OVERFLOW_LED = NUM_PIXELS - 1  # with more than 8 workloads (or nodes) this LED says "and more"
 
 RGB = tuple[int, int, int]
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -31,7 +27,7 @@ _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 @dataclass(frozen=True, slots=True)
 class Palette:
-    """RGB (0..255 each) per allocation state, plus the overflow marker.
+    """RGB (0..255 each) per workload state, the overflow marker and a cordoned node.
 
     The defaults are saturated primaries and secondaries: on an APA102 mixed
     pastel shades wash out to white, while these stay apart even at low
@@ -45,6 +41,7 @@ class Palette:
     lost: RGB = (255, 0, 255)  # magenta
     unknown: RGB = (255, 255, 255)  # white
     overflow: RGB = (0, 255, 255)  # cyan
+    cordoned: RGB = (255, 255, 0)  # yellow: a node taking no new work (nodes mode)
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -80,114 +77,104 @@ class Palette:
         return colour
 
 
-# --- allocation states ---------------------------------------------------------------
+PALETTE_KEYS = tuple(field.name for field in fields(Palette))
 
 
-def classify(alloc: object, now_ns: int, linger_s: float) -> str | None:
-    """The state an allocation is shown in, or None when it is not shown.
+# --- which workloads are shown ---------------------------------------------------------------
 
-    Nomad's ClientStatus says what the allocation is doing, DesiredStatus
-    what the scheduler wants: running/pending that should stop or be evicted
-    is "stopping". Complete allocations are not shown; failed and lost ones
-    are shown for `linger_s` seconds after their ModifyTime (ns since the
-    epoch), or indefinitely when ModifyTime is missing.
+
+def shows(workload: Workload, now_ns: int, linger_s: float) -> bool:
+    """Every workload is shown, except a failed or lost one whose end is more than
+    `linger_s` seconds ago (one without an end time stays)."""
+    if workload.state not in ("failed", "lost") or workload.ended_ns is None:
+        return True
+    return now_ns < _linger_end(workload.ended_ns, linger_s)
+
+
+def linger_ends(workloads: Iterable[Workload], now_ns: int, linger_s: float) -> int | None:
+    """The first ns after `now_ns` at which a shown failed or lost workload drops out.
+
+    The only way time alone changes what the frames and `summarize` say; None when no
+    shown workload will ever drop out by itself.
     """
-    if not isinstance(alloc, Mapping):
-        return "unknown"
-    client, desired = alloc.get("ClientStatus"), alloc.get("DesiredStatus")
-    if client in ("pending", "running"):
-        if desired == "run":
-            return str(client)
-        return "stopping" if desired in ("stop", "evict") else "unknown"
-    if client == "complete":
-        return None
-    if client in ("failed", "lost"):
-        modified = _timestamp(alloc.get("ModifyTime"))
-        if modified is not None and now_ns >= _linger_end(modified, linger_s):
-            return None
-        return str(client)
-    return "unknown"
-
-
-def linger_ends(allocs: object, now_ns: int, linger_s: float) -> int | None:
-    """The first ns after `now_ns` at which a shown failed or lost allocation drops out.
-
-    The only way time alone changes what `allocations_frame` and `summarize`
-    say; None when no shown allocation will ever drop out by itself.
-    """
-    ends = []
-    for alloc in as_list(allocs):
-        if isinstance(alloc, Mapping) and classify(alloc, now_ns, linger_s) in ("failed", "lost"):
-            modified = _timestamp(alloc.get("ModifyTime"))
-            if modified is not None:
-                ends.append(_linger_end(modified, linger_s))
+    ends = [
+        _linger_end(w.ended_ns, linger_s)
+        for w in workloads
+        if w.state in ("failed", "lost") and w.ended_ns is not None and shows(w, now_ns, linger_s)
+    ]
     return min(ends) if ends else None
 
 
-def _linger_end(modified: int | float, linger_s: float) -> int:
-    """The first whole ns at which more than `linger_s` has passed since `modified` (ns).
+def _linger_end(ended_ns: int, linger_s: float) -> int:
+    """The first whole ns at which more than `linger_s` has passed since `ended_ns`.
 
-    One integer for classify and linger_ends, so that they agree to the ns.
+    One integer for `shows` and `linger_ends`, so that they agree to the ns.
     """
-    span = linger_s * 1_000_000_000
-    if isinstance(modified, int):
-        return modified + math.floor(span) + 1  # exact: Nomad's ModifyTime is an int
-    return math.floor(modified + span) + 1
+    return ended_ns + math.floor(linger_s * 1_000_000_000) + 1
 
 
-def visible_allocations(allocs: object, now_ns: int, linger_s: float) -> list[tuple[object, str]]:
-    """(alloc, state) for every shown allocation, oldest first.
+def visible(workloads: Iterable[Workload], now_ns: int, linger_s: float) -> list[Workload]:
+    """Every shown workload, oldest first.
 
-    Sorted by CreateIndex then ID so that LEDs keep their place as
-    allocations come and go; entries without a usable CreateIndex go last.
+    Sorted by `order` then id so that LEDs keep their place as workloads come and go;
+    workloads without an order go last.
     """
-    shown = []
-    for alloc in as_list(allocs):
-        state = classify(alloc, now_ns, linger_s)
-        if state is not None:
-            shown.append((alloc, state))
-    shown.sort(key=lambda pair: _age_key(pair[0]))
+    shown = [w for w in workloads if shows(w, now_ns, linger_s)]
+    shown.sort(key=lambda w: (w.order is None, w.order or 0, w.id))
     return shown
 
 
 def allocations_frame(
-    allocs: object, now_ns: int, palette: Palette, linger_s: float, brightness: float
+    workloads: Iterable[Workload],
+    now_ns: int,
+    palette: Palette,
+    linger_s: float,
+    brightness: float,
+    hidden: bool = False,
 ) -> Frame:
-    """One LED per shown allocation from LED 0; unused LEDs off.
+    """One LED per shown workload from LED 0; unused LEDs off. `hidden`: one more LED in
+    the unknown colour after them, for workloads the credentials cannot read.
 
     More than 8: LEDs 0..6 show the 7 oldest and LED 7 shows the overflow
-    colour, so that an allocation is never dropped silently.
+    colour, so that a workload is never dropped silently.
     """
-    states = [state for _, state in visible_allocations(allocs, now_ns, linger_s)]
-    colours = [palette.colour(state) for state in states]
+    colours = [palette.colour(w.state) for w in visible(workloads, now_ns, linger_s)]
+    if hidden:
+        colours.append(palette.unknown)
+    return make_frame(Pixel(*c, brightness) for c in _with_overflow(colours, palette))
+
+
+def _with_overflow(colours: list[RGB], palette: Palette) -> list[RGB]:
     if len(colours) > NUM_PIXELS:
-        colours = [*colours[:OVERFLOW_LED], palette.overflow]
-    return make_frame(Pixel(*colour, brightness) for colour in colours)
+        return [*colours[:OVERFLOW_LED], palette.overflow]
+    return colours
 
 
-def summarize(allocs: object, now_ns: int, linger_s: float) -> dict[str, int]:
-    """Number of shown allocations per state (every state present, 0 if none)."""
+def summarize(workloads: Iterable[Workload], now_ns: int, linger_s: float) -> dict[str, int]:
+    """Number of shown workloads per state (every state present, 0 if none)."""
     counts = dict.fromkeys(STATES, 0)
-    for _, state in visible_allocations(allocs, now_ns, linger_s):
-        counts[state] += 1
+    for workload in visible(workloads, now_ns, linger_s):
+        counts[workload.state] += 1
     return counts
 
 
-def describe_counts(counts: Mapping[str, int]) -> str:
+def describe_counts(
+    counts: Mapping[str, int], noun: str = "allocation", order: Sequence[str] = STATES
+) -> str:
     """Text like "5 allocations (4 running, 1 pending)": states by count, most first."""
     present = sorted(
-        (state for state in STATES if counts.get(state, 0) > 0),
+        (state for state in order if counts.get(state, 0) > 0),
         key=lambda state: -counts[state],
     )
     total = sum(counts[state] for state in present)
-    noun = "allocation" if total == 1 else "allocations"
+    nouns = noun if total == 1 else f"{noun}s"
     if not present:
-        return f"no {noun}"
+        return f"no {nouns}"
     details = ", ".join(f"{counts[state]} {state}" for state in present)
-    return f"{total} {noun} ({details})"
+    return f"{total} {nouns} ({details})"
 
 
-# --- resource bars -------------------------------------------------------------------
+# --- resource bars -------------------------------------------------------------------------------
 
 BAR_GREEN, BAR_AMBER, BAR_RED = (0, 255, 0), (255, 100, 0), (255, 0, 0)
 OVERLOAD_COLOUR = BAR_RED
@@ -209,138 +196,29 @@ def _bar_colour(led: int) -> RGB:
 
 BAR_COLOURS = tuple(_bar_colour(led) for led in range(NUM_PIXELS))
 
-# Where each shape keeps an amount; the old (pre-0.9) shape is flat.
-_NODE_PATHS = {
-    "cpu": ("Cpu", "CpuShares"),
-    "memory": ("Memory", "MemoryMB"),
-    "disk": ("Disk", "DiskMB"),
-}
-_OLD_KEYS = {"cpu": "CPU", "memory": "MemoryMB", "disk": "DiskMB"}
 
-
-def resource_usage(node: object, allocs: object, resource: str) -> tuple[float, float] | None:
+def resource_usage(node: Node, resource: str) -> tuple[float, float] | None:
     """(used, capacity) of `resource`, or None when the node reports no capacity.
 
-    Capacity is what the node offers to allocations: NodeResources minus
-    ReservedResources (or the old Resources minus Reserved). Used is what
-    Nomad's scheduler counts (see allocation_usage) over the allocations
-    that still hold their resources: every allocation whose ClientStatus is
-    not terminal (complete, failed, lost), whatever its DesiredStatus, because
-    a stopping allocation keeps its resources until the client reports it
-    stopped (structs.AllocsFit skips ClientTerminalStatus). Units: MHz (cpu),
-    MB (memory, disk), MBits (network).
+    Used is what the node's workloads hold (Workload.holds: the source counts only
+    those that still hold their share, as its scheduler does); capacity is what the
+    node offers them (Node.capacity).
     """
     _check_resource(resource)
-    capacity = _node_capacity(node, resource)
-    if capacity <= 0:
+    capacity = (node.capacity or {}).get(resource, 0.0)
+    if not capacity > 0:
         return None
-    used = sum(
-        allocation_usage(alloc)[resource]
-        for alloc in as_list(allocs)
-        if isinstance(alloc, Mapping) and alloc.get("ClientStatus") not in TERMINAL_CLIENT_STATUSES
-    )
-    return used, capacity
+    return sum(w.holds.get(resource, 0.0) for w in node.workloads), capacity
 
 
-def allocation_usage(alloc: object) -> dict[str, float]:
-    """What Nomad's scheduler counts one allocation as using, per resource.
-
-    cpu, memory, disk: AllocatedResources.Comparable() (nomad/structs/structs.go).
-    Tasks run in phases, so per dimension Nomad takes the largest of the prestart
-    set (init tasks and prestart sidecars), the main set (main tasks, sidecars,
-    poststart tasks) and the poststop set - not their sum. CPU of tasks with
-    reserved cores (Cpu.ReservedCores) is not fungible: it is added on top. A
-    task whose lifecycle hook Nomad does not know counts nowhere. Allocations
-    without AllocatedResources (pre-0.9) count their Resources, else their
-    TaskResources plus SharedResources (the old upgrade path).
-    network: what the scheduler's NetworkIndex.AddAllocs reserves (Comparable
-    leaves bandwidth to it): the group's shared networks plus each task's first
-    network, nothing when the group has allocated ports (Shared.Ports), and
-    TaskResources' first networks for a pre-0.9 allocation.
-    """
-    allocated = dig(alloc, "AllocatedResources")
-    if isinstance(allocated, Mapping):
-        cpu, memory = _comparable_cpu_memory(allocated)
-        return {
-            "cpu": cpu,
-            "memory": memory,
-            "disk": _amount(allocated, ("Shared", "DiskMB")),
-            "network": _reserved_mbits(allocated),
-        }
-    resources = dig(alloc, "Resources")
-    old_tasks = dig(alloc, "TaskResources")
-    old_tasks = [t for t in old_tasks.values()] if isinstance(old_tasks, Mapping) else []
-    parts: list[object]
-    if isinstance(resources, Mapping):
-        parts = [resources]
-    else:
-        parts = [dig(alloc, "SharedResources"), *old_tasks]
-    return {
-        "cpu": sum(_number(dig(part, "CPU")) for part in parts),
-        "memory": sum(_number(dig(part, "MemoryMB")) for part in parts),
-        "disk": sum(_number(dig(part, "DiskMB")) for part in parts),
-        "network": sum(_first_mbits(dig(task, "Networks")) for task in old_tasks),
-    }
-
-
-_PHASES = {  # lifecycle (hook, sidecar) -> the phase sets the task counts in
-    None: ("main",),
-    ("prestart", True): ("prestart", "main"),
-    ("prestart", False): ("prestart",),
-    ("poststart", True): ("main",),
-    ("poststart", False): ("main",),
-    ("poststop", True): ("poststop",),
-    ("poststop", False): ("poststop",),
-}
-
-
-def _comparable_cpu_memory(allocated: Mapping[str, object]) -> tuple[float, float]:
-    """(cpu, memory) as AllocatedResources.Comparable() flattens them."""
-    tasks = dig(allocated, "Tasks")
-    lifecycles = dig(allocated, "TaskLifecycles")
-    pinned_cpu = 0.0
-    phases = {"prestart": [0.0, 0.0], "main": [0.0, 0.0], "poststop": [0.0, 0.0]}
-    for name, task in tasks.items() if isinstance(tasks, Mapping) else ():
-        cpu = _amount(task, ("Cpu", "CpuShares"))
-        memory = _amount(task, ("Memory", "MemoryMB"))
-        if as_list(dig(task, "Cpu", "ReservedCores")):
-            pinned_cpu, cpu = pinned_cpu + cpu, 0.0
-        lifecycle = lifecycles.get(name) if isinstance(lifecycles, Mapping) else None
-        key = None  # no lifecycle block: a main task
-        if isinstance(lifecycle, Mapping):
-            hook = lifecycle.get("Hook")
-            key = (hook if isinstance(hook, str) else "", lifecycle.get("Sidecar") is True)
-        for phase in _PHASES.get(key, ()):
-            phases[phase][0] += cpu
-            phases[phase][1] += memory
-    return (
-        pinned_cpu + max(cpu for cpu, _ in phases.values()),
-        max(memory for _, memory in phases.values()),
-    )
-
-
-def _reserved_mbits(allocated: Mapping[str, object]) -> float:
-    if as_list(dig(allocated, "Shared", "Ports")):
-        return 0.0  # ports are reserved as such; no bandwidth is
-    tasks = dig(allocated, "Tasks")
-    tasks = list(tasks.values()) if isinstance(tasks, Mapping) else []
-    shared = _mbits(dig(allocated, "Shared", "Networks"))
-    return shared + sum(_first_mbits(dig(task, "Networks")) for task in tasks)
-
-
-def _first_mbits(networks: object) -> float:
-    networks = as_list(networks)
-    return _number(dig(networks[0], "MBits")) if networks else 0.0
-
-
-def resource_frame(node: object, allocs: object, resource: str, brightness: float) -> Frame:
+def resource_frame(node: Node, resource: str, brightness: float) -> Frame:
     """A bar of the share of capacity in use, from LED 0, coloured green → amber → red.
 
     Each LED is 1/8 of the capacity; the last lit LED is dimmed to the part
     of its step that is used, so the bar moves finer than in eighths. Over
     100%: all 8 LEDs red. No capacity: the no-capacity pattern (LEDs 1 and 6 white).
     """
-    usage = resource_usage(node, allocs, resource)
+    usage = resource_usage(node, resource)
     if usage is None:
         return make_frame(
             Pixel(*NO_CAPACITY_COLOUR, brightness) if led in NO_CAPACITY_LEDS else OFF
@@ -361,96 +239,78 @@ def _check_resource(resource: str) -> None:
         raise ConfigError(f"mode = {resource!r}: expected one of {', '.join(RESOURCES)}")
 
 
-def _node_capacity(node: object, resource: str) -> float:
-    if isinstance(dig(node, "NodeResources"), Mapping):
-        total, reserved = dig(node, "NodeResources"), dig(node, "ReservedResources")
-        if resource == "network":
-            # ReservedResources.Networks only reserves ports, never bandwidth.
-            return _device_mbits(dig(total, "Networks"))
-        return max(
-            0.0, _amount(total, _NODE_PATHS[resource]) - _amount(reserved, _NODE_PATHS[resource])
-        )
-    total, reserved = dig(node, "Resources"), dig(node, "Reserved")
-    if resource == "network":
-        return max(0.0, _device_mbits(dig(total, "Networks")) - _mbits(dig(reserved, "Networks")))
-    key = _OLD_KEYS[resource]
-    return max(0.0, _number(dig(total, key)) - _number(dig(reserved, key)))
+# --- the cluster at a glance (mode "nodes") ------------------------------------------------------
+
+# Which workload state a node's LED shows when it runs several: the one that needs
+# attention most. Failed, lost and unknown also outrank a cordoned node's own colour.
+WORST_FIRST = ("failed", "lost", "unknown", "stopping", "pending", "running")
+ATTENTION = ("failed", "lost", "unknown")
+IDLE_SHARE = 0.25  # a ready node with nothing on it: the running colour, a quarter as bright
 
 
-def _device_mbits(networks: object) -> float:
-    """Node bandwidth: one MBits per device, as Nomad's network index counts it.
+def node_look(node: Node, now_ns: int, linger_s: float) -> tuple[str, float]:
+    """(palette key, share of the brightness) of a node's LED in the cluster view.
 
-    A device is listed once per address (e.g. IPv4 and IPv6), so summing
-    every entry would count its bandwidth twice.
+    down: the lost colour (its workloads are lost, or soon will be); unknown: the
+    unknown colour; otherwise the worst shown workload state (WORST_FIRST), where
+    failed, lost and unknown win over cordoned, cordoned wins over the rest, and a
+    ready node with nothing on it is the running colour at a quarter brightness.
     """
-    per_device = {}
-    for network in as_list(networks):
-        if isinstance(network, Mapping):
-            device = network.get("Device")
-            per_device[device if isinstance(device, str) else ""] = _number(network.get("MBits"))
-    return sum(per_device.values())
+    if node.state == "down":
+        return "lost", 1.0
+    if node.state == "unknown":
+        return "unknown", 1.0
+    states = {w.state for w in node.workloads if shows(w, now_ns, linger_s)}
+    worst = next((state for state in WORST_FIRST if state in states), None)
+    if worst in ATTENTION:
+        return str(worst), 1.0
+    if node.state == "cordoned":
+        return "cordoned", 1.0
+    if worst is not None:
+        return worst, 1.0
+    return "running", IDLE_SHARE
 
 
-def _mbits(networks: object) -> float:
-    return sum(_number(dig(network, "MBits")) for network in as_list(networks))
+def nodes_in_order(nodes: Iterable[Node]) -> list[Node]:
+    """By name, so that each node keeps its LED as others join and leave."""
+    return sorted(nodes, key=lambda node: node.name)
 
 
-# --- status patterns -----------------------------------------------------------------
+def nodes_frame(
+    nodes: Iterable[Node], now_ns: int, palette: Palette, linger_s: float, brightness: float
+) -> Frame:
+    """One LED per node of the cluster, by name (node_look); more than 8: LEDs 0..6 show
+    the first 7 and LED 7 the overflow colour. No nodes: all off."""
+    looks = [node_look(node, now_ns, linger_s) for node in nodes_in_order(nodes)]
+    if len(looks) > NUM_PIXELS:
+        looks = [*looks[:OVERFLOW_LED], ("overflow", 1.0)]
+    return make_frame(Pixel(*palette.colour(key), brightness * share) for key, share in looks)
 
-# Never one unbroken run of lit LEDs from LED 0, so never mistaken for allocations or a bar.
+
+def describe_nodes(nodes: Sequence[Node]) -> str:
+    """Text like "5 nodes (4 ready, 1 down)"."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.state] = counts.get(node.state, 0) + 1
+    return describe_counts(counts, "node", ("ready", "cordoned", "down", "unknown"))
+
+
+# --- status patterns -----------------------------------------------------------------------------
+
+# Never one unbroken run of lit LEDs from LED 0, so never mistaken for workloads or a bar.
 STATUS_PATTERNS: dict[str, tuple[RGB, tuple[int, ...]]] = {
-    "no_data": ((0, 0, 255), (0, 7)),  # blue, both ends: started, waiting for Nomad
-    "unreachable": ((255, 100, 0), (0, 2, 4, 6)),  # amber, even LEDs: Nomad unreachable
-    "denied": ((255, 0, 0), (1, 3, 5, 7)),  # red, odd LEDs: ACL token refused (403)
-    "node_gone": ((255, 0, 255), (3, 4)),  # magenta, middle pair: node not found (404)
+    "no_data": ((0, 0, 255), (0, 7)),  # blue, both ends: started, no answer yet
+    "unreachable": ((255, 100, 0), (0, 2, 4, 6)),  # amber, even LEDs: the API unreachable
+    "denied": ((255, 0, 0), (1, 3, 5, 7)),  # red, odd LEDs: credentials refused (401/403)
+    "node_gone": ((255, 0, 255), (3, 4)),  # magenta, middle pair: node not found
 }
 
 
 def status_frame(kind: str, brightness: float) -> Frame:
-    """The static pattern for an agent condition that has no allocations to show."""
+    """The static pattern for an agent condition that has no workloads to show."""
     if kind not in STATUS_PATTERNS:
         raise ValueError(f"status {kind!r}: expected one of {', '.join(STATUS_KINDS)}")
     colour, leds = STATUS_PATTERNS[kind]
     return make_frame(
         Pixel(*colour, brightness) if led in leds else OFF for led in range(NUM_PIXELS)
     )
-
-
-# --- tolerant readers for outside JSON -----------------------------------------------
-
-
-def _timestamp(value: object) -> int | float | None:
-    """ns since the epoch, kept an int so that comparisons stay exact to the ns."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return _finite(value)
-
-
-def _finite(value: object) -> float | None:
-    """A JSON number as a finite float; None for anything else (bools included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond float range is junk, not a number
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _number(value: object) -> float:
-    """An amount: a non-negative finite number; missing, junk or negative → 0."""
-    number = _finite(value)
-    return number if number is not None and number > 0 else 0.0
-
-
-def _amount(obj: object, path: tuple[str, ...]) -> float:
-    return _number(dig(obj, *path))
-
-
-def _age_key(alloc: object) -> tuple[int, int, str]:
-    index = dig(alloc, "CreateIndex")
-    alloc_id = dig(alloc, "ID")
-    alloc_id = alloc_id if isinstance(alloc_id, str) else ""
-    if isinstance(index, int) and not isinstance(index, bool):
-        return (0, index, alloc_id)
-    return (1, 0, alloc_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from blinkt_agent.errors import AgentError
 
@@ -31,8 +30,6 @@ NODE_STATES = ("ready", "cordoned", "down", "unknown")
 # What the resource modes measure; a source offers those it can count (SourceKind.modes).
 RESOURCES = ("cpu", "memory", "disk", "network")
 
-_NO_AMOUNTS: Mapping[str, float] = MappingProxyType({})
-
 
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -51,7 +48,7 @@ class Workload:
     state: str
     order: int | None = None
     ended_ns: int | None = None
-    holds: Mapping[str, float] = field(default=_NO_AMOUNTS)
+    holds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -62,12 +59,15 @@ class Workload:
 class Node:
     """A node and what runs on it.
 
+    id: the source's own identifier of this registration (Nomad's node ID, Kubernetes'
+    uid): a re-imaged Pi comes back under its old name with a new one.
     capacity: what the node offers to workloads, per resource (Nomad: its resources minus
-    reserved; Kubernetes: status.allocatable); empty when not read (the allocations and
+    reserved; Kubernetes: status.allocatable); None when not read (the allocations and
     nodes modes do not need it). A resource missing from a read capacity means "none".
     """
 
     name: str
+    id: str = ""
     state: str = "ready"
     workloads: tuple[Workload, ...] = ()
     capacity: Mapping[str, float] | None = None
@@ -84,8 +84,9 @@ class Snapshot:
     nodes: the node shown (one) in the allocations and resource modes; every node of the
     cluster in mode "nodes". address: whom it came from ("192.168.1.14:4646"); via: how
     that was found when it is worth saying ("consul" is not: it is the usual way).
-    hidden: workloads of the node that the credentials cannot read, counted another way,
-    and hidden_why: why, one line naming what the credentials lack ("" when none).
+    hidden: workloads of the node that the credentials cannot read, counted another way;
+    hidden_why: why, naming what the credentials lack (for the STATUS line), and
+    hidden_fix: what to grant (for `once`, which prints it whole).
     """
 
     nodes: tuple[Node, ...]
@@ -93,6 +94,7 @@ class Snapshot:
     via: str = ""
     hidden: int = 0
     hidden_why: str = ""
+    hidden_fix: str = ""
 
     @property
     def node(self) -> Node:

@@ -1,6 +1,7 @@
-"""What to show now: the frame and the STATUS line from what the watcher last said.
+"""What to show now: the frame and the STATUS line from what the source last said.
 
-Pure: the service loop passes the clock readings in.
+Pure: the service loop passes the clock readings in. Knows no source: the Look says what
+the source is called ("Nomad") and what it runs ("allocation").
 """
 
 from __future__ import annotations
@@ -8,27 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from blinkt_agent import mapping
-from blinkt_agent.errors import AgentError
+from blinkt_agent.errors import AccessDenied, AgentError, NodeUnknown
 from blinkt_agent.frame import Frame
-from blinkt_agent.nomad import READ_JOB_RULE, AccessDenied, NotFound
-from blinkt_agent.outside import as_list
-from blinkt_agent.watcher import Snapshot
-
-# Stands in the allocations frame for the node's allocations the ACL token cannot read:
-# one LED in the "unknown" colour after the others (classify: no known status; sorted
-# last: no CreateIndex). One, however many: the count includes allocations that ended.
-HIDDEN_HINT = {"ClientStatus": "hidden by the ACL token"}
+from blinkt_agent.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
 class Look:
-    """The settings that shape a frame (a subset of Settings, cheap to compare)."""
+    """The settings that shape a frame and a STATUS line (cheap to compare)."""
 
     mode: str = "allocations"
     brightness: float = 0.2
     linger: float = 300.0
     stale_after: float = 60.0
     palette: mapping.Palette = field(default_factory=mapping.Palette.default)
+    label: str = "Nomad"  # the source, as the STATUS line names it
+    noun: str = "allocation"  # what it runs on a node
 
 
 @dataclass(frozen=True)
@@ -54,14 +50,15 @@ def next_change(view: View, look: Look, now: float, now_ns: int) -> float | None
     The service loop sleeps this long when nothing else happens, so it must
     never be late; it may be early (a wake-up that changes nothing). Two
     things age: the last data (it goes stale `stale_after` after contact was
-    lost) and failed or lost allocations (they drop out `linger` after they ended).
+    lost) and failed or lost workloads (they drop out `linger` after they ended).
     """
     if view.snapshot is None:
         return None
     waits = []
     if view.problem is not None and view.lost_at is not None and not is_stale(view, look, now):
         waits.append(view.lost_at + look.stale_after - now)
-    ends = mapping.linger_ends(view.snapshot.allocations, now_ns, look.linger)
+    workloads = (w for node in view.snapshot.nodes for w in node.workloads)
+    ends = mapping.linger_ends(workloads, now_ns, look.linger)
     if ends is not None:
         waits.append((ends - now_ns) / 1e9)
     return min(waits, default=None)
@@ -70,7 +67,7 @@ def next_change(view: View, look: Look, now: float, now_ns: int) -> float | None
 def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
     if isinstance(view.problem, AccessDenied):
         return mapping.status_frame("denied", look.brightness)
-    if isinstance(view.problem, NotFound):
+    if isinstance(view.problem, NodeUnknown):
         return mapping.status_frame("node_gone", look.brightness)
     if view.snapshot is None:
         kind = "unreachable" if view.problem else "no_data"
@@ -78,14 +75,18 @@ def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
     if view.problem and is_stale(view, look, now):
         return mapping.status_frame("unreachable", look.brightness)
     snap = view.snapshot
+    if look.mode == "nodes":
+        return mapping.nodes_frame(snap.nodes, now_ns, look.palette, look.linger, look.brightness)
     if look.mode == "allocations":
-        allocations = as_list(snap.allocations)
-        if snap.hidden:
-            allocations.append(HIDDEN_HINT)
         return mapping.allocations_frame(
-            allocations, now_ns, look.palette, look.linger, look.brightness
+            snap.node.workloads,
+            now_ns,
+            look.palette,
+            look.linger,
+            look.brightness,
+            hidden=snap.hidden > 0,
         )
-    return mapping.resource_frame(snap.node or {}, snap.allocations, look.mode, look.brightness)
+    return mapping.resource_frame(snap.node, look.mode, look.brightness)
 
 
 def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
@@ -97,28 +98,33 @@ def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
         showing = ""
         if view.snapshot is not None and not is_stale(view, look, now):
             showing = " (showing last data)"
-        return f"waiting for Nomad: {view.problem}{retry}{showing}"
+        return f"waiting for {look.label}: {view.problem}{retry}{showing}"
     if view.snapshot is None:
-        return "starting: looking for Nomad"
+        return f"starting: looking for {look.label}"
     snap = view.snapshot
-    counts = mapping.summarize(snap.allocations, now_ns, look.linger)
-    what = mapping.describe_counts(counts)
+    via = f" ({snap.via})" if snap.via else ""
+    if look.mode == "nodes":
+        workloads = [w for node in snap.nodes for w in node.workloads]
+        counts = mapping.summarize(workloads, now_ns, look.linger)
+        what = mapping.describe_counts(counts, look.noun)
+        return f"cluster: {mapping.describe_nodes(snap.nodes)}, {what} via {snap.address}{via}"
+    node = snap.node
+    counts = mapping.summarize(node.workloads, now_ns, look.linger)
+    what = mapping.describe_counts(counts, look.noun)
     if snap.hidden:
-        what = with_hidden(what, snap.hidden, readable=sum(counts.values()))
+        what = with_hidden(what, snap.hidden, sum(counts.values()), look.noun, snap.hidden_why)
     if look.mode != "allocations":
-        usage = mapping.resource_usage(snap.node or {}, snap.allocations, look.mode)
+        usage = mapping.resource_usage(node, look.mode)
         if usage and usage[1] > 0:
             what += f", {look.mode} {100 * usage[0] / usage[1]:.0f}% allocated"
         else:
             what += f", {look.mode}: no capacity reported"
-    via = "" if snap.via == "consul" else f" ({snap.via})"
-    return f"node {snap.node_name}: {what} via {snap.address}{via}"
+    return f"node {node.name}: {what} via {snap.address}{via}"
 
 
-def with_hidden(what: str, hidden: int, readable: int) -> str:
-    """The allocation counts, and what the token hides (instead of "no allocations")."""
-    where = "its namespace" if hidden == 1 else "their namespaces"
-    why = f"the ACL token lacks read-job in {where} ({READ_JOB_RULE})"
+def with_hidden(what: str, hidden: int, readable: int, noun: str, why: str) -> str:
+    """The counts, and what the credentials hide (instead of "no allocations")."""
+    reason = f": {why}" if why else ""
     if readable:
-        return f"{what}, {hidden} more hidden: {why}"
-    return f"{hidden} allocation{'' if hidden == 1 else 's'} hidden: {why}"
+        return f"{what}, {hidden} more hidden{reason}"
+    return f"{hidden} {noun}{'' if hidden == 1 else 's'} hidden{reason}"

@@ -10,12 +10,14 @@ import pytest
 import requests
 
 from blinkt_agent import config, mapping
-from blinkt_agent.agent import Agent, signals_for, watcher_of
+from blinkt_agent.agent import Agent, signals_for, source_of
+from blinkt_agent.errors import Unreachable
 from blinkt_agent.frame import Frame
-from blinkt_agent.nomad import Unreachable
 from blinkt_agent.notify import Notifier
+from blinkt_agent.snapshot import Problem, Snapshot, Update
+from blinkt_agent.sources.nomad.normalise import node_of
+from blinkt_agent.sources.nomad.watcher import Watcher
 from blinkt_agent.waker import Waker
-from blinkt_agent.watcher import Problem, Snapshot, Update, Watcher
 
 UNREACHABLE = mapping.status_frame("unreachable", 0.2)
 
@@ -185,7 +187,11 @@ def test_reload_switches_mode_without_losing_the_node(sim_cluster, recorder):
     agent.stop()
     assert "RELOADING=1" in recorder.messages
     node_json = requests.get(f"{sim_cluster.nomad.url}/v1/node/{node}", timeout=5).json()
-    expected = mapping.resource_frame(node_json, sim_cluster.nomad.allocs(node), "memory", 0.2)
+    expected = mapping.resource_frame(
+        node_of("pi-01", node_json, sim_cluster.nomad.allocs(node), with_capacity=True),
+        "memory",
+        0.2,
+    )
     assert display.frames[-1] == expected
 
 
@@ -250,11 +256,11 @@ def test_stale_after_counts_from_the_first_failure(sim_cluster, recorder):
 
 
 class Scripted:
-    """A Nomad thread that posts the given events, then stays quiet (healthy) until stopped."""
+    """A source that posts the given events, then stays quiet (healthy) until stopped."""
 
     def __init__(self, *events):
         self.events = events
-        self.stop = threading.Event()
+        self.stopped = threading.Event()
 
     def __call__(self, settings, post):
         self.post = post
@@ -263,14 +269,21 @@ class Scripted:
     def run(self):
         for event in self.events:
             self.post(event)
-        self.stop.wait()
+        self.stopped.wait()
+
+    def check(self):
+        self.post(self.events[0])
 
     def healthy(self):
         return True
 
+    def stop(self):
+        self.stopped.set()
+
 
 def snapshot(*allocations):
-    return Snapshot("n1", "pi-01", list(allocations), None, "127.0.0.1:4646", "static", 7)
+    node = node_of("pi-01", None, list(allocations), node_id="n1")
+    return Snapshot(nodes=(node,), address="127.0.0.1:4646", via="static")
 
 
 def test_the_last_data_goes_stale_by_time_alone(recorder):
@@ -279,7 +292,7 @@ def test_the_last_data_goes_stale_by_time_alone(recorder):
     watcher = Scripted(Update(snapshot(running)), Problem(down, 30.0))
     settings = config.override(config.defaults(), {"display": "json", "stale_after": 1.0})
     display = Frames()
-    agent, _ = start(Agent(settings, display, quiet(recorder), make_watcher=watcher))
+    agent, _ = start(Agent(settings, display, quiet(recorder), make_source=watcher))
     wait_for(lambda: last_status(recorder).endswith("(showing last data)"))
     assert display.frames[-1] != UNREACHABLE
     wait_for(lambda: display.frames[-1] == UNREACHABLE, timeout=3)  # no event, no ping
@@ -288,7 +301,7 @@ def test_the_last_data_goes_stale_by_time_alone(recorder):
 
 
 class FailingFirst:
-    """make_watcher for the Agent: the first call fails, the second returns a watcher
+    """make_source for the Agent: the first call fails, the second returns a watcher
     whose thread fails (dnspython's ValueError for a host name, as with
     consul.dns = "localhost:8600"), then real watchers."""
 
@@ -299,21 +312,21 @@ class FailingFirst:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("injected: the watcher cannot be built")
-        watcher = watcher_of(settings, post)
+        watcher = source_of(settings, post)
         if self.calls == 2:
 
             def address():
                 raise ValueError("'localhost' is not a valid IP address")
 
-            watcher._locator.address = address
+            watcher._locator.address = address  # type: ignore[attr-defined]
         return watcher
 
 
 def test_a_failing_nomad_thread_is_logged_shown_and_restarted(sim_cluster, recorder, caplog):
     sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
     display = Frames()
-    make_watcher = FailingFirst()
-    agent = Agent(settings_for(sim_cluster), display, notifier(recorder), make_watcher=make_watcher)
+    make_source = FailingFirst()
+    agent = Agent(settings_for(sim_cluster), display, notifier(recorder), make_source=make_source)
     with caplog.at_level(logging.ERROR, logger="blinkt_agent"):
         start(agent)
         wait_for(lambda: any("ValueError" in s for s in recorder.statuses()))
@@ -325,7 +338,7 @@ def test_a_failing_nomad_thread_is_logged_shown_and_restarted(sim_cluster, recor
     assert any("RuntimeError: injected" in s for s in failed)
     assert any("ValueError: 'localhost' is not a valid IP address" in s for s in failed)
     assert UNREACHABLE in display.frames  # the unreachable pattern while it failed
-    assert make_watcher.calls == 3
+    assert make_source.calls == 3
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert {type(r.exc_info[1]) for r in tracebacks} == {RuntimeError, ValueError}
     assert recorder.count("WATCHDOG=1") > pings  # a restarting thread is not a stuck one

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim import SimNomad
+from blinkt_agent.sources.nomad.client import ACL_POLICY
 from tests.screen import DARK_ROW, Tmux, blinkt_agent_argv, led_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -395,7 +395,7 @@ def test_demo_refuses_a_bad_mode_before_it_starts(main):
     code, out, err = main("demo", "--mode", "rainbow")
     assert code == 78 and out == ""
     assert err == ["ERROR mode (from --mode): must be one of allocations, cpu, memory, disk, "
-                   "network, got 'rainbow'"]  # fmt: skip
+                   "network, nodes, got 'rainbow'"]  # fmt: skip
 
 
 def test_config_file_that_is_not_utf8_exits_78(main, tmp_path):

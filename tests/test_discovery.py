@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blinkt_agent import discovery, hostnames
-from blinkt_agent.discovery import (
+from blinkt_agent import hostnames
+from blinkt_agent.sim import SimConsulDNS
+from blinkt_agent.sources.nomad import discovery
+from blinkt_agent.sources.nomad.discovery import (
     DiscoveryError,
     Endpoint,
     NomadLocator,
@@ -22,7 +24,6 @@ from blinkt_agent.discovery import (
     node_of,
     order,
 )
-from blinkt_agent.sim import SimConsulDNS
 
 
 def query_for(sim, **kw) -> SrvQuery:

@@ -1,7 +1,7 @@
 """End to end: twelve Pis, each its own Nomad client agent on its own loopback address
 (127.0.1.161-172, port 4646 as on a Pi), behind the Consul-like DNS with Consul's own
 defaults (.addr. targets, shuffled, 3 answers over UDP without EDNS0). The agent,
-configured as one of them (consul.node_name), must show that Pi's node and talk to that
+configured as one of them (consul.node.name), must show that Pi's node and talk to that
 Pi's client only: the simulator's per-agent request logs say who was asked.
 
 This range of addresses is used by no other test, so that port 4646 is free on them.
@@ -19,10 +19,11 @@ import dns.query
 import pytest
 
 from blinkt_agent import config
-from blinkt_agent.agent import watcher_of
+from blinkt_agent.agent import source_of
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
-from blinkt_agent.watcher import Problem, Update
+from blinkt_agent.snapshot import Problem, Update
+from tests.snapshots import jobs
 from tests.test_cli import agent_env
 
 NAMES = [f"pi-{i:02d}" for i in range(1, 13)]
@@ -83,9 +84,9 @@ def test_each_pi_shows_its_own_node_through_its_own_client_in_every_run(fleet, t
         name = NAMES[run % len(NAMES)]
         before = request_counts(fleet)
         events: list = []
-        watcher_of(settings_for(tmp_path, fleet, name), events.append).check()
+        source_of(settings_for(tmp_path, fleet, name), events.append).check()
         event = events[0]
-        got = (event.snapshot.node_name, event.snapshot.node_id, event.snapshot.address)
+        got = (event.snapshot.node.name, event.snapshot.node.id, event.snapshot.address)
         want = (name, fleet.node_ids[name], f"127.0.1.{FIRST + NAMES.index(name)}:4646")
         asked = list(asked_since(fleet, before))
         if got != want or asked != [name]:
@@ -102,20 +103,20 @@ def test_the_watcher_follows_its_own_node_with_blocking_queries_at_its_own_clien
     settings = settings_for(tmp_path, fleet, name)
     before = request_counts(fleet)
     events: queue.Queue = queue.Queue()
-    watcher = watcher_of(settings, events.put)
+    watcher = source_of(settings, events.put)
     threading.Thread(target=watcher.run, daemon=True).start()
     try:
         first = events.get(timeout=5)
-        assert isinstance(first, Update) and first.snapshot.node_name == name
+        assert isinstance(first, Update) and first.snapshot.node.name == name
         job = f"{name}-late"
         alloc = fleet.nomad.add_alloc(fleet.node_ids[name], job, client_status="pending")
         while True:
             event = events.get(timeout=5)
             assert not isinstance(event, Problem), event
-            if any(a["JobID"] == job for a in event.snapshot.allocations):
+            if job in jobs(event.snapshot):
                 break
     finally:
-        watcher.stop.set()
+        watcher.stop()
     fleet.nomad.remove_alloc(alloc)
     asked = asked_since(fleet, before)
     assert list(asked) == [name]

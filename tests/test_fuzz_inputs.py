@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from blinkt_agent import config, hostnames
-from blinkt_agent.discovery import DiscoveryError, Owner, SrvQuery, lookup
-from blinkt_agent.errors import ConfigError
-from blinkt_agent.nomad import NomadClient, NomadError, Unreachable
+from blinkt_agent.errors import ConfigError, SourceError, Unreachable
 from blinkt_agent.sim import SimConsulDNS
-from blinkt_agent.watcher import Problem
+from blinkt_agent.snapshot import Problem
+from blinkt_agent.sources.nomad.client import NomadClient
+from blinkt_agent.sources.nomad.discovery import DiscoveryError, Owner, SrvQuery, lookup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -251,7 +251,7 @@ def test_any_json_from_nomad_is_parsed_or_refused_with_a_nomad_error(canned, bod
     ):
         try:
             call()
-        except NomadError as err:
+        except SourceError as err:
             assert "\n" not in str(err)
 
 
@@ -332,7 +332,7 @@ def in_process(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     monkeypatch.setattr(hostnames, "resolve", _no_such_name)  # no resolver, no network
     monkeypatch.setattr(agent.Agent, "run", _Stopped.run)
-    monkeypatch.setattr(cli, "watcher_of", lambda settings, emit: _Unreachable(emit))
+    monkeypatch.setattr(cli, "source_of", lambda settings, emit: _Unreachable(emit))
     # No signal handlers or wakeup fd in the test process.
     monkeypatch.setattr(cli, "signals_for", lambda agent: contextlib.nullcontext())
     monkeypatch.setattr(demo, "signals_for", lambda agent: contextlib.nullcontext())

@@ -1,23 +1,19 @@
-"""Allocation states, their order on the LEDs, the overflow marker and status patterns."""
+"""Allocation states, their order on the LEDs, the overflow marker and status patterns.
+
+Nomad's JSON goes through the Nomad source's normaliser, then the neutral mapping: the
+helpers below keep each test about what a Nomad allocation looks like on the LEDs.
+"""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blinkt_agent import mapping
 from blinkt_agent.errors import ConfigError
 from blinkt_agent.frame import NUM_PIXELS, OFF, Pixel
-from blinkt_agent.mapping import (
-    STATES,
-    STATUS_KINDS,
-    Palette,
-    allocations_frame,
-    classify,
-    describe_counts,
-    status_frame,
-    summarize,
-    visible_allocations,
-)
-from blinkt_agent.outside import dig
+from blinkt_agent.mapping import STATUS_KINDS, Palette, describe_counts, status_frame
+from blinkt_agent.snapshot import STATES
+from blinkt_agent.sources.nomad.normalise import workload_of, workloads_of
 
 NOW = 1_700_000_000 * 10**9
 LINGER = 300
@@ -39,7 +35,23 @@ def running(count):
 
 
 def frame(allocs, brightness=0.5):
-    return allocations_frame(allocs, NOW, PALETTE, LINGER, brightness)
+    return mapping.allocations_frame(workloads_of(allocs), NOW, PALETTE, LINGER, brightness)
+
+
+def classify(allocation, now_ns, linger):
+    """The state an allocation is shown in now, or None."""
+    workload = workload_of(allocation)
+    if workload is None or not mapping.shows(workload, now_ns, linger):
+        return None
+    return workload.state
+
+
+def visible_allocations(allocs, now_ns, linger):
+    return mapping.visible(workloads_of(allocs), now_ns, linger)
+
+
+def summarize(allocs, now_ns, linger):
+    return mapping.summarize(workloads_of(allocs), now_ns, linger)
 
 
 def lit(frame):
@@ -93,16 +105,14 @@ def test_nomad_unknown_client_status_is_unknown():
 
 def test_allocations_are_ordered_by_create_index_then_id():
     allocs = [alloc(index=5, alloc_id="b"), alloc(index=9), alloc(index=5, alloc_id="a")]
-    ids = [
-        (dig(a, "CreateIndex"), dig(a, "ID")) for a, _ in visible_allocations(allocs, NOW, LINGER)
-    ]
+    ids = [(w.order, w.id) for w in visible_allocations(allocs, NOW, LINGER)]
     assert ids == [(5, "a"), (5, "b"), (9, "a")]
 
 
 def test_allocation_without_create_index_goes_last():
     allocs = [{"ClientStatus": "running", "DesiredStatus": "run"}, alloc(index=3)]
-    assert [state for _, state in visible_allocations(allocs, NOW, LINGER)] == ["running"] * 2
-    assert dig(visible_allocations(allocs, NOW, LINGER)[0][0], "CreateIndex") == 3
+    assert [w.state for w in visible_allocations(allocs, NOW, LINGER)] == ["running"] * 2
+    assert visible_allocations(allocs, NOW, LINGER)[0].order == 3
 
 
 def test_each_shown_allocation_lights_one_led_in_its_colour():

@@ -5,19 +5,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blinkt_agent import mapping
 from blinkt_agent.frame import NUM_PIXELS, OFF, Pixel
-from blinkt_agent.mapping import (
-    BAR_COLOURS,
-    NO_CAPACITY_LEDS,
-    OVERLOAD_COLOUR,
-    RESOURCES,
-    allocation_usage,
-    resource_frame,
-    resource_usage,
-)
+from blinkt_agent.mapping import BAR_COLOURS, NO_CAPACITY_LEDS, OVERLOAD_COLOUR
 from blinkt_agent.sim.nomad import SimNomad, Task
 from blinkt_agent.sim.nomad.documents import allocated_resources
 from blinkt_agent.sim.nomad.state import Alloc
+from blinkt_agent.snapshot import RESOURCES
+from blinkt_agent.sources.nomad.normalise import allocation_usage, node_of
+
+
+def resource_usage(node, allocs, resource):
+    """Nomad's node and allocations through the normaliser, then the neutral usage."""
+    return mapping.resource_usage(node_of("pi-01", node, allocs, with_capacity=True), resource)
+
+
+def resource_frame(node, allocs, resource, brightness):
+    return mapping.resource_frame(
+        node_of("pi-01", node, allocs, with_capacity=True), resource, brightness
+    )
 
 
 def new_node(cpu=0, memory=0, disk=0, mbits=0, reserved_cpu=0, reserved_memory=0):

@@ -10,23 +10,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blinkt_agent.nomad import (
-    ACL_POLICY,
-    ACL_POLICY_LINE,
-    READ_JOB_RULE,
+from blinkt_agent.errors import (
     AccessDenied,
     AmbiguousNode,
     BadResponse,
-    NomadClient,
-    NotFound,
+    NodeUnknown,
     ServerError,
     Unreachable,
-    hidden_allocations,
-    pick_node,
 )
 from blinkt_agent.outside import dig
 from blinkt_agent.sim.nomad import SimNomad
 from blinkt_agent.sim.nomad.acl import parse_policy
+from blinkt_agent.sources.nomad.client import (
+    ACL_POLICY,
+    ACL_POLICY_LINE,
+    READ_JOB_RULE,
+    NomadClient,
+    hidden_allocations,
+    pick_node,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +57,7 @@ def test_node_lookup_by_name(nomad, client):
 
 
 def test_node_lookup_by_unknown_name_says_so(client):
-    with pytest.raises(NotFound, match="no Nomad node is named 'pi-99'"):
+    with pytest.raises(NodeUnknown, match="no Nomad node is named 'pi-99'"):
         client.node_id_by_name("pi-99")
 
 
@@ -140,7 +142,7 @@ def test_pick_node_refuses_several_equally_live_registrations(stubs):
 def test_pick_node_answers_or_says_why_on_any_list(stubs):
     try:
         chosen = pick_node("pi-01", stubs)
-    except NotFound as err:  # AmbiguousNode is one too
+    except NodeUnknown as err:  # AmbiguousNode is one too
         assert "pi-01" in str(err) and "\n" not in str(err)
         return
     assert chosen["Name"] == "pi-01"
@@ -332,7 +334,7 @@ def test_hidden_allocations_never_raises_on_any_json(doc, node_id, allocations):
 
 
 def test_unknown_node_is_not_found(client):
-    with pytest.raises(NotFound, match="not found"):
+    with pytest.raises(NodeUnknown, match="not found"):
         client.node("00000000-0000-0000-0000-000000000000")
 
 
@@ -357,7 +359,7 @@ def test_connection_refused_is_unreachable():
 
 
 def test_hung_response_hits_the_read_timeout(nomad):
-    import blinkt_agent.nomad as nomad_module
+    import blinkt_agent.sources.nomad.client as nomad_module
 
     nomad.hang_next(3)
     client = NomadClient(nomad.url)
@@ -381,8 +383,8 @@ def test_tls_to_a_plain_http_server_fails_cleanly(nomad):
 def test_nomad_wait_is_capped_at_nomads_maximum_everywhere():
     from blinkt_agent import config
     from blinkt_agent.errors import ConfigError
-    from blinkt_agent.nomad import NOMAD_MAX_WAIT
     from blinkt_agent.sim.nomad.api import MAX_BLOCKING_S
+    from blinkt_agent.sources.nomad.client import NOMAD_MAX_WAIT
 
     assert NOMAD_MAX_WAIT == MAX_BLOCKING_S == 300
     assert config.override(config.defaults(), {"nomad.wait": 300.0})["nomad.wait"] == 300

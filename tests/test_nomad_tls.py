@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from blinkt_agent.nomad import TLS, NomadClient, Unreachable
+from blinkt_agent.errors import Unreachable
+from blinkt_agent.sources.nomad.client import TLS, NomadClient
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
 

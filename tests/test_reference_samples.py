@@ -14,6 +14,7 @@ from blinkt_agent import mapping
 from blinkt_agent.frame import NUM_PIXELS
 from blinkt_agent.outside import dig
 from blinkt_agent.sim import SimNomad
+from blinkt_agent.sources.nomad.normalise import node_of, workloads_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nomad_api"
 NS = 1_000_000_000
@@ -84,7 +85,7 @@ def _now_after_failure(allocations, seconds):
 def test_node_allocations_map_to_one_led_each_oldest_first():
     allocations = sample("node_allocations.json")
     now = _now_after_failure(allocations, 10)
-    frame = mapping.allocations_frame(allocations, now, PALETTE, 300, 0.5)
+    frame = mapping.allocations_frame(workloads_of(allocations), now, PALETTE, 300, 0.5)
     assert len(frame) == NUM_PIXELS
     # By CreateIndex: metrics (lost), web, api, cache (stopping), web (pending), report
     # (failed); backup is complete and not shown.
@@ -98,7 +99,7 @@ def test_node_allocations_map_to_one_led_each_oldest_first():
         None,
         None,
     ]
-    assert mapping.summarize(allocations, now, 300) == {
+    assert mapping.summarize(workloads_of(allocations), now, 300) == {
         "pending": 1,
         "running": 2,
         "stopping": 1,
@@ -111,9 +112,9 @@ def test_node_allocations_map_to_one_led_each_oldest_first():
 def test_failed_and_lost_allocations_drop_after_linger_by_modify_time():
     allocations = sample("node_allocations.json")
     now = _now_after_failure(allocations, 10)  # the lost one ended 65 s before
-    assert mapping.summarize(allocations, now, 30)["lost"] == 0
-    assert mapping.summarize(allocations, now, 30)["failed"] == 1
-    assert mapping.summarize(allocations, now + 30 * NS, 30)["failed"] == 0
+    assert mapping.summarize(workloads_of(allocations), now, 30)["lost"] == 0
+    assert mapping.summarize(workloads_of(allocations), now, 30)["failed"] == 1
+    assert mapping.summarize(workloads_of(allocations), now + 30 * NS, 30)["failed"] == 0
 
 
 @pytest.mark.parametrize(
@@ -129,19 +130,24 @@ def test_failed_and_lost_allocations_drop_after_linger_by_modify_time():
 )
 def test_allocated_resources_against_node_resources_minus_reserved(resource, used, capacity):
     node, allocations = sample("node_read.json"), sample("node_allocations.json")
-    assert mapping.resource_usage(node, allocations, resource) == (used, capacity)
+    assert resource_usage(node, allocations, resource) == (used, capacity)
 
 
 def test_allocation_list_stubs_with_resources_count_only_live_allocations():
     stubs = sample("allocations_list_resources.json")
-    assert mapping.resource_usage(sample("node_read.json"), stubs, "memory") == (1152, 7300)
+    assert resource_usage(sample("node_read.json"), stubs, "memory") == (1152, 7300)
 
 
 def test_nomad_0_8_shapes_node_resources_and_allocation_resources():
     node, allocations = sample("node_read_legacy.json"), sample("node_allocations_legacy.json")
     assert "NodeResources" not in node and "AllocatedResources" not in allocations[0]
-    assert mapping.resource_usage(node, allocations, "cpu") == (500, 4800 - 200)
-    assert mapping.resource_usage(node, allocations, "memory") == (256, 3906 - 256)
-    assert mapping.resource_usage(node, allocations, "network") == (10, 1000)
-    frame = mapping.allocations_frame(allocations, 0, PALETTE, 300, 0.5)
+    assert resource_usage(node, allocations, "cpu") == (500, 4800 - 200)
+    assert resource_usage(node, allocations, "memory") == (256, 3906 - 256)
+    assert resource_usage(node, allocations, "network") == (10, 1000)
+    frame = mapping.allocations_frame(workloads_of(allocations), 0, PALETTE, 300, 0.5)
     assert colours(frame)[:2] == [PALETTE.running, None]
+
+
+def resource_usage(node, allocs, resource):
+    """Nomad's node and allocations through the normaliser, then the neutral usage."""
+    return mapping.resource_usage(node_of("pi-01", node, allocs, with_capacity=True), resource)

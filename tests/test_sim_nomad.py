@@ -18,11 +18,11 @@ import zlib
 import pytest
 import requests
 
-from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim import SimCluster, SimNomad
 from blinkt_agent.sim.cluster import loopback_hosts
 from blinkt_agent.sim.nomad import Task, parse_duration
 from blinkt_agent.sim.nomad.api import GO_BUFFER, encoding_for, time_to_block
+from blinkt_agent.sources.nomad.client import ACL_POLICY
 
 TOKEN = "s3cr3t"
 UNKNOWN_UUID = "00000000-1111-2222-3333-444444444444"

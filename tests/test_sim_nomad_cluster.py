@@ -14,9 +14,9 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim import SimNomad
 from blinkt_agent.sim.nomad.api import _create_index_token, paginate
+from blinkt_agent.sources.nomad.client import ACL_POLICY
 
 # structs.AllocListStub, field for field in its order (AllocatedResources only on request).
 STUB_FIELDS = [

@@ -2,16 +2,19 @@
 
 The service loop sleeps until `view.next_change`, so the property that
 matters is that it is never late: nothing the LEDs or STATUS show changes
-before it. `mapping.linger_ends` is exact: classify uses the same integer deadline.
+before it. `mapping.linger_ends` is exact: `shows` uses the same integer deadline.
+Allocations are Nomad's JSON, through the Nomad source's normaliser.
 """
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from blinkt_agent import mapping
-from blinkt_agent.nomad import ACL_POLICY, AccessDenied, AmbiguousNode, NotFound, Unreachable
+from blinkt_agent.errors import AccessDenied, AmbiguousNode, NodeUnknown, Unreachable
+from blinkt_agent.sources.nomad.client import ACL_POLICY
+from blinkt_agent.sources.nomad.normalise import node_of, workloads_of
+from blinkt_agent.sources.nomad.watcher import nomad_snapshot
 from blinkt_agent.view import Look, View, frame, is_stale, next_change, status_line
-from blinkt_agent.watcher import Snapshot
 
 NOW = 1_000.0  # monotonic seconds
 NOW_NS = 1_700_000_000 * 10**9  # wall clock
@@ -40,12 +43,16 @@ lingers = st.floats(0, 1000)
 
 
 def states(allocs, now_ns, linger):
-    return [(id(a), state) for a, state in mapping.visible_allocations(allocs, now_ns, linger)]
+    return mapping.visible(workloads_of(allocs), now_ns, linger)
+
+
+def snapshot(allocs, hidden=0):
+    return nomad_snapshot(node_of("pi-01", None, allocs), "10.0.0.5:4646", "", hidden)
 
 
 @given(allocations, lingers, st.integers(0, 3 * 10**12))
 def test_nothing_drops_out_before_linger_ends(allocs, linger, later):
-    ends = mapping.linger_ends(allocs, NOW_NS, linger)
+    ends = mapping.linger_ends(workloads_of(allocs), NOW_NS, linger)
     before = states(allocs, NOW_NS, linger)
     if ends is None:
         assert states(allocs, NOW_NS + later, linger) == before
@@ -57,7 +64,7 @@ def test_nothing_drops_out_before_linger_ends(allocs, linger, later):
 
 @given(allocations, lingers)
 def test_linger_ends_exactly_when_one_drops_out(allocs, linger):
-    ends = mapping.linger_ends(allocs, NOW_NS, linger)
+    ends = mapping.linger_ends(workloads_of(allocs), NOW_NS, linger)
     if ends is not None:
         assert states(allocs, ends, linger) != states(allocs, NOW_NS, linger)
 
@@ -67,7 +74,7 @@ problems = st.sampled_from(
         None,
         Unreachable("Nomad 10.0.0.5:4646: connection refused"),
         AccessDenied("Nomad 10.0.0.5:4646: permission denied"),
-        NotFound("node: no Nomad node is named 'pi-01'"),
+        NodeUnknown("node: no Nomad node is named 'pi-01'"),
         AmbiguousNode("node: 2 live Nomad nodes are named 'pi-01' (a ready, b ready)"),
     )
 )
@@ -76,14 +83,14 @@ problems = st.sampled_from(
 @st.composite
 def views(draw):
     problem = draw(problems)
-    snapshot = None
+    shot = None
     if draw(st.booleans()):
         allocs = draw(allocations)
         hidden = draw(st.integers(0, 3))
-        snapshot = Snapshot("n1", "pi-01", allocs, None, "10.0.0.5:4646", "consul", 9, hidden)
+        shot = snapshot(allocs, hidden)
     lost_at = None if problem is None else NOW - draw(st.floats(0, 200))
     retry_in = draw(st.floats(0, 60))
-    return View(snapshot=snapshot, problem=problem, retry_in=retry_in, lost_at=lost_at)
+    return View(snapshot=shot, problem=problem, retry_in=retry_in, lost_at=lost_at)
 
 
 looks = st.builds(
@@ -112,7 +119,7 @@ def test_next_change_is_never_late(view, look, fraction, far):
 
 def running_snapshot():
     alloc = {"ID": "a", "CreateIndex": 1, "ClientStatus": "running", "DesiredStatus": "run"}
-    return Snapshot("n1", "pi-01", [alloc], None, "10.0.0.5:4646", "consul", 9)
+    return snapshot([alloc])
 
 
 def test_stale_counts_from_when_contact_was_lost_not_from_the_last_answer():
@@ -136,9 +143,11 @@ def test_data_without_a_problem_never_goes_stale():
 WHITE, GREEN = (255, 255, 255), (0, 255, 0)
 
 
+RUNNING = {"ID": "a", "CreateIndex": 1, "ClientStatus": "running", "DesiredStatus": "run"}
+
+
 def hiding(hidden, allocations=None):
-    allocs = [running_snapshot().allocations[0]] if allocations is None else allocations
-    return View(Snapshot("n1", "pi-01", allocs, None, "10.0.0.5:4646", "consul", 9, hidden))
+    return View(snapshot([RUNNING] if allocations is None else allocations, hidden))
 
 
 def colours(shown_frame):

@@ -10,17 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from blinkt_agent.backoff import Backoff
-from blinkt_agent.discovery import NomadLocator, SrvQuery
-from blinkt_agent.nomad import (
-    ACL_POLICY,
-    AccessDenied,
-    AmbiguousNode,
-    NomadClient,
-    NotFound,
-    Unreachable,
-)
+from blinkt_agent.errors import AccessDenied, AmbiguousNode, NodeUnknown, Unreachable
 from blinkt_agent.sim import SimNomad
-from blinkt_agent.watcher import Problem, Update, Watcher, WatchOptions
+from blinkt_agent.snapshot import Problem, Update
+from blinkt_agent.sources.nomad.client import ACL_POLICY, NomadClient
+from blinkt_agent.sources.nomad.discovery import NomadLocator, SrvQuery
+from blinkt_agent.sources.nomad.watcher import Watcher, WatchOptions
+from tests.snapshots import jobs
 
 
 class Fast(Backoff):
@@ -65,23 +61,30 @@ def test_first_update_has_the_local_nodes_allocations(sim_nomad, events):
     sim_nomad.add_alloc(node, "web", client_status="running")
     watcher = start(static(sim_nomad), events)
     snapshot = next_of(events, Update).snapshot
-    watcher.stop.set()
-    assert snapshot.node_id == node and snapshot.node_name == "pi-01"
-    assert [a["JobID"] for a in snapshot.allocations] == ["web"]
+    watcher.stop()
+    assert snapshot.node.id == node and snapshot.node.name == "pi-01"
+    assert jobs(snapshot) == ["web"]
     assert snapshot.address == sim_nomad.address and snapshot.via == "static"
+
+
+def answered_index(sim, node_id):
+    """The X-Nomad-Index that GET /v1/node/:id/allocations answers now."""
+    with sim.store.lock:
+        return sim.store.node_allocs(node_id)[1]
 
 
 def test_a_change_arrives_through_the_blocking_query(sim_nomad, events):
     node = sim_nomad.add_node("pi-01")
     watcher = start(static(sim_nomad), events)
-    first = next_of(events, Update).snapshot
+    next_of(events, Update)
+    first = answered_index(sim_nomad, node)
     sim_nomad.add_alloc(node, "api")
     second = next_of(events, Update).snapshot
-    watcher.stop.set()
-    assert second.index > first.index
-    assert [a["JobID"] for a in second.allocations] == ["api"]
+    watcher.stop()
+    assert answered_index(sim_nomad, node) > first
+    assert jobs(second) == ["api"]
     blocking = [r for r in sim_nomad.request_log if "index" in r.query]
-    assert blocking and blocking[0].query["index"] == str(first.index)
+    assert blocking and blocking[0].query["index"] == str(first)
 
 
 def test_an_idle_node_costs_one_request_per_wait(sim_nomad, events):
@@ -89,7 +92,7 @@ def test_an_idle_node_costs_one_request_per_wait(sim_nomad, events):
     watcher = start(static(sim_nomad), events, wait=60)
     next_of(events, Update)
     time.sleep(1.5)
-    watcher.stop.set()
+    watcher.stop()
     allocation_requests = [r for r in sim_nomad.request_log if r.path.endswith("/allocations")]
     assert len(allocation_requests) == 2  # the first read, then one blocking query still open
 
@@ -121,7 +124,7 @@ def test_an_index_that_never_moves_does_not_spin(events):
     url = f"http://127.0.0.1:{server.server_address[1]}"
     watcher = start(NomadLocator(None, url, own_node="pi-01"), events)
     time.sleep(2.5)
-    watcher.stop.set()
+    watcher.stop()
     server.shutdown()
     assert StuckIndex.hits <= 2 + 4  # agent/self + node, then about one query per second
 
@@ -131,17 +134,18 @@ def test_index_going_backwards_starts_over(sim_nomad, events):
     for job in ("a", "b", "c"):
         sim_nomad.add_alloc(node, job)
     watcher = start(static(sim_nomad), events, wait=1)
-    high = next_of(events, Update).snapshot.index
+    next_of(events, Update)
+    high = sim_nomad.index
     sim_nomad.reset_index(2)
     sim_nomad.add_alloc(node, "d")  # below the watcher's index: seen when the wait runs out
     low = next_of(events, Update).snapshot
     sim_nomad.add_alloc(node, "e")
     after = next_of(events, Update, timeout=0.7).snapshot
-    watcher.stop.set()
-    assert low.index < high
-    assert [a["JobID"] for a in low.allocations][-1] == "d"
+    watcher.stop()
+    assert sim_nomad.index < high
+    assert jobs(low)[-1] == "d"
     # with its old, higher index the watcher would only see "e" after a full wait
-    assert [a["JobID"] for a in after.allocations][-1] == "e"
+    assert jobs(after)[-1] == "e"
 
 
 def test_outage_then_recovery(sim_nomad, events):
@@ -154,8 +158,8 @@ def test_outage_then_recovery(sim_nomad, events):
     assert isinstance(problem.error, Unreachable) and problem.retry_in > 0
     sim_nomad.set_outage(False)
     recovered = next_of(events, Update).snapshot
-    watcher.stop.set()
-    assert [a["JobID"] for a in recovered.allocations] == ["web"]
+    watcher.stop()
+    assert jobs(recovered) == ["web"]
 
 
 def test_access_denied_is_reported_and_retried(events):
@@ -164,7 +168,7 @@ def test_access_denied_is_reported_and_retried(events):
         watcher = start(static(sim), events, token="weak")
         problem = next_of(events, Problem)
         second = next_of(events, Problem)
-        watcher.stop.set()
+        watcher.stop()
     assert isinstance(problem.error, AccessDenied)
     assert "node:read" in str(problem.error)
     assert isinstance(second.error, AccessDenied)
@@ -174,11 +178,11 @@ def test_named_node_that_does_not_exist_yet_is_found_once_it_registers(sim_nomad
     sim_nomad.add_node("pi-01")
     watcher = start(static(sim_nomad), events, node="pi-09")
     problem = next_of(events, Problem)
-    assert isinstance(problem.error, NotFound) and "pi-09" in str(problem.error)
+    assert isinstance(problem.error, NodeUnknown) and "pi-09" in str(problem.error)
     sim_nomad.add_node("pi-09")
     snapshot = next_of(events, Update).snapshot
-    watcher.stop.set()
-    assert snapshot.node_name == "pi-09"
+    watcher.stop()
+    assert snapshot.node.name == "pi-09"
 
 
 def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster, events):
@@ -192,10 +196,10 @@ def test_fails_over_to_the_next_instance_and_finds_our_node_by_name(sim_cluster,
     watcher = start(locator, events)
     problem = next_of(events, Problem)
     snapshot = next_of(events, Update).snapshot
-    watcher.stop.set()
+    watcher.stop()
     assert isinstance(problem.error, Unreachable) and problem.retry_in == 0
-    assert snapshot.node_name == "pi-01"  # pi-02's client answered, about our node
-    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == "consul"
+    assert snapshot.node.name == "pi-01"  # pi-02's client answered, about our node
+    assert snapshot.address == sim_cluster.agent("pi-02").address and snapshot.via == ""
 
 
 def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
@@ -209,7 +213,7 @@ def test_watchdog_health_fails_when_a_request_hangs(sim_nomad, events):
     assert watcher.healthy()
     time.sleep(1.0)
     assert not watcher.healthy()
-    watcher.stop.set()
+    watcher.stop()
 
 
 def test_a_long_blocking_query_stays_healthy(sim_nomad, events):
@@ -218,7 +222,7 @@ def test_a_long_blocking_query_stays_healthy(sim_nomad, events):
     next_of(events, Update)
     time.sleep(1.5)  # inside the blocking query
     assert watcher.healthy()
-    watcher.stop.set()
+    watcher.stop()
 
 
 def test_after_an_outage_the_first_answer_comes_at_once_even_with_a_long_wait(sim_nomad, events):
@@ -231,8 +235,8 @@ def test_after_an_outage_the_first_answer_comes_at_once_even_with_a_long_wait(si
     sent = len(sim_nomad.request_log)
     sim_nomad.set_outage(False)
     after = next_of(events, Update, timeout=2.0).snapshot  # Fast backoff: retries within 0.2 s
-    watcher.stop.set()
-    assert after.index == before.index  # nothing changed, yet the answer did not block
+    watcher.stop()
+    assert after == before  # nothing changed, yet the answer did not block
     first = next(r for r in sim_nomad.request_log[sent:] if r.path.endswith("/allocations"))
     assert "index" not in first.query
 
@@ -240,20 +244,21 @@ def test_after_an_outage_the_first_answer_comes_at_once_even_with_a_long_wait(si
 def test_after_the_catch_up_answer_it_blocks_again(sim_nomad, events):
     node = sim_nomad.add_node("pi-01")
     watcher = start(static(sim_nomad), events, wait=300)
-    first = next_of(events, Update).snapshot
+    next_of(events, Update)
+    first = answered_index(sim_nomad, node)
     while not any("index" in r.query for r in sim_nomad.request_log):
         time.sleep(0.01)
     sim_nomad.fail_next(500)  # for the request after the one now blocking
     sim_nomad.add_alloc(node, "web")  # wakes the open blocking query
     changed = next_of(events, Update).snapshot
+    index = answered_index(sim_nomad, node)
     next_of(events, Problem)  # the next blocking query got the 500
     caught_up = next_of(events, Update, timeout=2.0).snapshot
     time.sleep(1.5)  # blocking again: no new request, no busy loop
-    watcher.stop.set()
-    assert caught_up.index == changed.index > first.index
+    watcher.stop()
+    assert caught_up == changed and index > first
     queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
-    index = str(changed.index)
-    assert [q.get("index") for q in queries] == [None, str(first.index), index, None, index]
+    assert [q.get("index") for q in queries] == [None, str(first), str(index), None, str(index)]
 
 
 def test_a_client_matched_by_address_is_verified_through_nomad(events):
@@ -273,7 +278,7 @@ def test_a_client_matched_by_address_is_verified_through_nomad(events):
             )
             watcher.check()
             assert isinstance(got[0], Update), got
-            shown.add(got[0].snapshot.node_name)
+            shown.add(got[0].snapshot.node.name)
     assert shown == {"pi-01"}
 
 
@@ -306,24 +311,24 @@ def test_a_reimaged_pi_is_followed_as_soon_as_its_allocations_turn_lost(pis, eve
     old = pis.node_id("pi-01")
     pis.add_alloc(old, "web", client_status="running")
     watcher = start(own_client(pis), events, wait=300)  # no timeout will come to help
-    assert next_of(events, Update).snapshot.node_id == old
+    assert next_of(events, Update).snapshot.node.id == old
     new = pis.reimage(old)  # old: down, its allocation lost; the client serves the new ID
     started = time.monotonic()
-    followed = until(events, lambda s: s.node_id == new, timeout=5)
+    followed = until(events, lambda s: s.node.id == new, timeout=5)
     took = time.monotonic() - started
-    watcher.stop.set()
-    assert followed.node_name == "pi-01" and followed.allocations == []
+    watcher.stop()
+    assert followed.node.name == "pi-01" and followed.node.workloads == ()
     assert took < 3  # one paced round, not the 300 s wait
 
 
 def test_a_named_node_is_followed_at_the_blocking_query_timeout(pis, events):
     old = pis.node_id("pi-02")  # no allocations: nothing turns lost, no answer wakes up
     watcher = start(own_client(pis, "pi-01"), events, node="pi-02", wait=1)
-    assert next_of(events, Update).snapshot.node_id == old
+    assert next_of(events, Update).snapshot.node.id == old
     new = pis.reimage(old)
-    followed = until(events, lambda s: s.node_id == new, timeout=4)
-    watcher.stop.set()
-    assert followed.node_name == "pi-02"
+    followed = until(events, lambda s: s.node.id == new, timeout=4)
+    watcher.stop()
+    assert followed.node.name == "pi-02"
 
 
 def test_a_client_that_restarts_under_a_new_id_is_followed_before_the_old_one_is_down(pis, events):
@@ -334,15 +339,15 @@ def test_a_client_that_restarts_under_a_new_id_is_followed_before_the_old_one_is
     pis.add_alloc(old, "web", client_status="running")
     agent = pis.agent_for(old)
     watcher = start(own_client(pis), events, wait=300)
-    assert next_of(events, Update).snapshot.node_id == old
+    assert next_of(events, Update).snapshot.node.id == old
     agent.set_outage(True)
     next_of(events, Problem)
     new = pis.reimage(old, old_down=False)
     agent.set_outage(False)
-    followed = until(events, lambda s: s.node_id == new, timeout=5)
-    watcher.stop.set()
+    followed = until(events, lambda s: s.node.id == new, timeout=5)
+    watcher.stop()
     assert pis.store.nodes[old].status == "ready"  # not down yet
-    assert followed.allocations == []
+    assert followed.node.workloads == ()
 
 
 def test_two_live_registrations_of_the_watched_name_are_an_error_until_one_is_down(pis, events):
@@ -353,9 +358,9 @@ def test_two_live_registrations_of_the_watched_name_are_an_error_until_one_is_do
     problem = next_of(events, Problem, timeout=4)
     assert isinstance(problem.error, AmbiguousNode) and old[:8] in str(problem.error)
     pis.node_down(old)  # its heartbeat TTL ran out
-    followed = until(events, lambda s: s.node_id == new, timeout=5)
-    watcher.stop.set()
-    assert followed.node_name == "pi-02"
+    followed = until(events, lambda s: s.node.id == new, timeout=5)
+    watcher.stop()
+    assert followed.node.name == "pi-02"
 
 
 # -- allocations the ACL token cannot read ------------------------------------------------
@@ -373,10 +378,10 @@ def test_hidden_allocations_are_counted_through_the_nodes_own_client(events):
         sim.add_alloc(node, "cache", client_status="pending", namespace="team-b")
         second = until(events, lambda s: s.hidden != 1)  # the index moved, nothing visible did
         sim.add_alloc(node, "api", client_status="running")  # visible, and still 2 hidden
-        third = until(events, lambda s: len(s.allocations) == 2)
-        watcher.stop.set()
-    assert ([a["JobID"] for a in first.allocations], first.hidden) == (["web"], 1)
-    assert ([a["JobID"] for a in second.allocations], second.hidden) == (["web"], 2)
+        third = until(events, lambda s: len(s.node.workloads) == 2)
+        watcher.stop()
+    assert (jobs(first), first.hidden) == (["web"], 1)
+    assert (jobs(second), second.hidden) == (["web"], 2)
     assert third.hidden == 2
 
 
@@ -387,8 +392,8 @@ def test_a_full_token_costs_no_agent_self_request_per_change(events):
         next_of(events, Update)
         for job in ("a", "b", "c"):
             sim.add_alloc(node, job, namespace=f"team-{job}")
-            until(events, lambda s, job=job: s.allocations[-1]["JobID"] == job)
-        watcher.stop.set()
+            until(events, lambda s, job=job: jobs(s)[-1] == job)
+        watcher.stop()
         paths = [r.path for r in sim.agent_for(node).request_log]
     assert paths.count("/v1/agent/self") == 1  # deciding which node, once
     assert paths.count(f"/v1/node/{node}/allocations") == 4
@@ -401,9 +406,9 @@ def test_hidden_allocations_are_not_guessed_through_another_nodes_client(events)
         sim.add_alloc(node, "db", client_status="running", namespace="team-b")
         watcher = start(own_client(sim, "pi-02"), events, token="weak", node="pi-01")
         snapshot = next_of(events, Update).snapshot
-        watcher.stop.set()
+        watcher.stop()
         asked = [r.path for r in sim.agent_for(other).request_log]
-    assert (snapshot.allocations, snapshot.hidden) == ([], 0)  # pi-02's client cannot count
+    assert (snapshot.node.workloads, snapshot.hidden) == ((), 0)  # pi-02's client cannot count
     assert "/v1/agent/self" not in asked
 
 
@@ -441,7 +446,7 @@ def test_an_index_that_changes_on_every_answer_is_asked_once_a_second(events):
     server, url = serve(FlappingIndex)
     watcher = start(NomadLocator(None, url, own_node="pi-01"), events)
     time.sleep(2.5)
-    watcher.stop.set()
+    watcher.stop()
     server.shutdown()
     queries = [p for p in FlappingIndex.hits if "/allocations" in p]
     assert 2 <= len(queries) <= 4  # at 0, 1 and 2 s: not hundreds
@@ -453,7 +458,7 @@ def test_without_an_index_it_asks_without_one_once_a_second(sim_nomad, events, c
     sim_nomad.set_proxy(index_header="absent")
     watcher = start(static(sim_nomad), events, wait=60)
     time.sleep(2.5)
-    watcher.stop.set()
+    watcher.stop()
     queries = [r.query for r in sim_nomad.request_log if r.path.endswith("/allocations")]
     assert 2 <= len(queries) <= 4
     assert all("index" not in q for q in queries)  # nothing to block on: no blocking query
@@ -483,7 +488,7 @@ def test_catch_up_answers_do_not_reset_the_backoff(events):
     watcher = Watcher(opts, locator, NomadClient, events.put, backoff=Backoff(base=0.2, cap=5))
     threading.Thread(target=watcher.run, daemon=True).start()
     delays = [next_of(events, Problem, timeout=6).retry_in for _ in range(3)]
-    watcher.stop.set()
+    watcher.stop()
     server.shutdown()
     # 0.1-0.2 s, then 0.2-0.4 s, then 0.4-0.8 s: a success between them resets nothing.
     assert delays[0] <= 0.2 < 0.4 <= delays[2]
@@ -502,8 +507,8 @@ def test_changes_close_together_from_a_blocking_server_arrive_one_by_one(sim_nom
         time.sleep(0.1)
     counts: list[int] = []
     while len(counts) < 5 or counts[-1] < 5:
-        counts.append(len(next_of(events, Update, timeout=2.0).snapshot.allocations))
+        counts.append(len(next_of(events, Update, timeout=2.0).snapshot.node.workloads))
     took = time.monotonic() - started
-    watcher.stop.set()
+    watcher.stop()
     assert counts == [1, 2, 3, 4, 5], counts
     assert took < 0.9  # under the hard pace the last would come a second or more later

@@ -12,9 +12,9 @@ import signal
 import sys
 import threading
 
-from blinkt_agent.nomad import ACL_POLICY
 from blinkt_agent.sim.cluster import SimCluster
 from blinkt_agent.sim.nomad import INDEX_HEADERS, RESOURCES_SHAPES
+from blinkt_agent.sources.nomad.client import ACL_POLICY
 
 
 def node_spec(text: str) -> tuple[str, str | None]:

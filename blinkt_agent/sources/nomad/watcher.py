@@ -7,7 +7,7 @@ its answer ends the Problem at once, even when nothing changed meanwhile.
 It publishes a deadline before each step so that the service loop can tell
 a long blocking query (fine) from a hung one (stop the watchdog pings).
 An unexpected exception ends `run`: the service loop logs, shows it
-(WatcherFailed) and starts a new watcher.
+(SourceFailed) and starts a new watcher.
 
 Which node to show is decided again (`_identify`) every `wait` seconds (so at
 every blocking-query timeout), after any error, and when all of the node's
@@ -34,19 +34,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from blinkt_agent.backoff import Backoff
-from blinkt_agent.discovery import DiscoveryError, NomadLocator
-from blinkt_agent.errors import AgentError
-from blinkt_agent.nomad import (
+from blinkt_agent.errors import AgentError, NodeUnknown, SourceError, Unreachable
+from blinkt_agent.outside import as_list, dig
+from blinkt_agent.snapshot import Node, Problem, Snapshot, Update
+from blinkt_agent.sources.nomad.client import (
     ACL_POLICY_LINE,
     CONNECT_TIMEOUT,
+    READ_JOB_RULE,
     READ_SLACK,
     NomadClient,
-    NomadError,
-    NotFound,
     client_node_id,
     hidden_allocations,
 )
-from blinkt_agent.outside import as_list, dig
+from blinkt_agent.sources.nomad.discovery import DiscoveryError, NomadLocator
+from blinkt_agent.sources.nomad.normalise import node_of
 
 log = logging.getLogger(__name__)
 
@@ -59,44 +60,6 @@ MIN_BLOCKING_INTERVAL = 0.05
 # Discovery's budget per round (SrvQuery.lifetime).
 DISCOVERY_BUDGET = 8.0
 LIVE_ALLOCATION_STATUSES = ("pending", "running", "unknown")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What Nomad last told us about the node."""
-
-    node_id: str
-    node_name: str
-    allocations: list[object]
-    node: dict[str, object] | None
-    address: str
-    via: str
-    index: int
-    # Allocations of the node the ACL token cannot read (no read-job in their namespace),
-    # counted by the node's own client agent; 0 when none, or when no count is at hand.
-    hidden: int = 0
-
-
-@dataclass(frozen=True)
-class Update:
-    snapshot: Snapshot
-
-
-@dataclass(frozen=True)
-class Problem:
-    error: AgentError
-    retry_in: float
-
-
-class WatcherFailed(AgentError):
-    """The Nomad thread ended on an unexpected exception (a bug); it is restarted."""
-
-    @classmethod
-    def of(cls, exc: BaseException) -> WatcherFailed:
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        if len(detail) > 160:
-            detail = detail[:159] + "…"
-        return cls(f"internal error in the Nomad thread ({detail}); the log has the traceback")
 
 
 @dataclass
@@ -124,7 +87,7 @@ class Watcher:
         self._emit = emit
         self._clock = clock
         self._backoff = backoff or Backoff(cap=options.backoff_max)
-        self.stop = threading.Event()
+        self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._deadline: float | None = None
         self._client: NomadClient | None = None
@@ -147,6 +110,10 @@ class Watcher:
         self._went_back = False  # the index went back since the server last blocked
         self._round_started: float | None = None
 
+    def stop(self) -> None:
+        """End run() after the request in flight (a blocking query cannot be interrupted)."""
+        self._stopped.set()
+
     # Watchdog support: the service loop asks whether this thread is keeping time.
 
     def healthy(self) -> bool:
@@ -164,14 +131,14 @@ class Watcher:
         return MIN_QUERY_INTERVAL + DISCOVERY_BUDGET + 4 * plain + wait * (1 + 1 / 16) + 10
 
     def run(self) -> None:
-        while not self.stop.is_set():
+        while not self._stopped.is_set():
             self._expect_within(self._step_timeout(self.options.wait))
             try:
                 self._pace()
-                if self.stop.is_set():
+                if self._stopped.is_set():
                     break
                 self._poll()
-            except (NomadError, DiscoveryError) as err:
+            except (SourceError, DiscoveryError) as err:
                 self._handle(err)
         with self._lock:
             self._deadline = None
@@ -182,7 +149,7 @@ class Watcher:
             try:
                 self._poll()
                 return
-            except (NomadError, DiscoveryError) as err:
+            except (SourceError, DiscoveryError) as err:
                 if _unreachable(err) and self._locator.failed():
                     self._client = None
                     continue
@@ -191,7 +158,7 @@ class Watcher:
 
     def _sleep(self, seconds: float) -> None:
         self._expect_within(seconds + 5)
-        self.stop.wait(seconds)
+        self._stopped.wait(seconds)
 
     def _pace(self) -> None:
         """Start a round no sooner than the server's interval after the previous one."""
@@ -217,7 +184,7 @@ class Watcher:
         asked = 0 if resync or not self._index else self._index
         started = self._clock()
         allocations, index = client.node_allocations(node_id, asked, self.options.wait)
-        if self.stop.is_set():
+        if self._stopped.is_set():
             return
         self._note_blocking(client, asked, index, self._clock() - started)
         previous = self._index
@@ -240,19 +207,15 @@ class Watcher:
         self._resync = False
         if not resync:
             self._backoff.reset()  # not on the catch-up answer: it always comes at once
-        self._emit(
-            Update(
-                Snapshot(
-                    node_id=node_id,
-                    node_name=self._node_name,
-                    allocations=allocations,
-                    node=self._node,
-                    address=client.hostport,
-                    via=self._locator.via,
-                    index=index,
-                    hidden=self._hidden,
-                )
-            )
+        self._emit(Update(self._snapshot(client, allocations)))
+
+    def _snapshot(self, client: NomadClient, allocations: list[object]) -> Snapshot:
+        node_id = self._node_id or ""
+        return nomad_snapshot(
+            node_of(self._node_name, self._node, allocations, self.options.want_node, node_id),
+            client.hostport,
+            "" if self._locator.via == "consul" else self._locator.via,
+            self._hidden,
         )
 
     def _note_blocking(self, client: NomadClient, asked: int, index: int, took: float) -> None:
@@ -365,7 +328,7 @@ class Watcher:
     def _handle(self, err: AgentError) -> None:
         self._resync = True  # whatever happened meanwhile, the next answer comes at once
         self._identify_at = 0.0  # and which node to show is decided again first
-        if isinstance(err, NotFound):
+        if isinstance(err, NodeUnknown):
             self._node_id = None  # the node may come back (re-registered): look it up again
         if _unreachable(err):
             self._client = None
@@ -379,6 +342,19 @@ class Watcher:
         self._sleep(delay)
 
 
+def nomad_snapshot(node: Node, address: str, via: str, hidden: int = 0) -> Snapshot:
+    """The node as the Nomad source says it; what hides allocations is always read-job."""
+    where = "its namespace" if hidden == 1 else "their namespaces"
+    return Snapshot(
+        nodes=(node,),
+        address=address,
+        via=via,
+        hidden=hidden,
+        hidden_why=f"the ACL token lacks read-job in {where} ({READ_JOB_RULE})" if hidden else "",
+        hidden_fix=f"blinkt-agent's policy: {ACL_POLICY_LINE}" if hidden else "",
+    )
+
+
 def _dicts(allocations: object) -> list[dict[str, object]]:
     return [a for a in as_list(allocations) if isinstance(a, dict)]
 
@@ -389,4 +365,4 @@ def _status(allocation: dict[str, object]) -> str:
 
 
 def _unreachable(err: AgentError) -> bool:
-    return isinstance(err, NomadError) and err.kind == "unreachable"
+    return isinstance(err, Unreachable)

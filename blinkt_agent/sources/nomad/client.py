@@ -1,7 +1,7 @@
 """A small Nomad HTTP API client: the few reads we need, typed errors, blocking queries.
 
-Every failure becomes one NomadError subclass with a one-line message; the
-ACL token is sent as X-Nomad-Token and never appears in a message.
+Every failure becomes one of the neutral source errors (blinkt_agent.errors) with a
+one-line message; the ACL token is sent as X-Nomad-Token and never appears in a message.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
-from blinkt_agent.errors import EXIT_NOPERM, EXIT_UNAVAILABLE, AgentError
+from blinkt_agent.errors import (
+    AccessDenied,
+    AmbiguousNode,
+    BadResponse,
+    NodeUnknown,
+    ServerError,
+    Unreachable,
+)
 from blinkt_agent.outside import as_list, dig
+from blinkt_agent.sources.http import ServerNameAdapter, reason
 
 CONNECT_TIMEOUT = 5.0
 # Nomad adds up to wait/16 of random jitter to a blocking query; allow that plus slack.
@@ -43,40 +50,6 @@ namespace "*" {
 }
 """
 ACL_POLICY_LINE = " ".join(ACL_POLICY.split())  # the same HCL on one line, for messages
-
-
-class NomadError(AgentError):
-    """Base: Nomad could not give us what we asked for."""
-
-    exit_code = EXIT_UNAVAILABLE
-    kind = "error"
-
-
-class Unreachable(NomadError, ConnectionError):
-    kind = "unreachable"
-
-
-class ServerError(NomadError):
-    kind = "server error"
-
-
-class BadResponse(NomadError, ValueError):
-    kind = "bad response"
-
-
-class NotFound(NomadError, LookupError):
-    kind = "not found"
-
-
-class AmbiguousNode(NotFound):
-    """Several live registrations share the node name: none can be picked."""
-
-    kind = "ambiguous node"
-
-
-class AccessDenied(NomadError, PermissionError):
-    exit_code = EXIT_NOPERM
-    kind = "access denied"
 
 
 # Nomad's node statuses (nomad/structs/structs.go NodeStatus*): only "down" is terminal
@@ -159,11 +132,11 @@ def pick_node(name: str, nodes: object) -> dict[str, Any]:
     listed as "down" for about a day. So: the best status (NODE_STATUS_RANK: ready, then
     initializing, then disconnected; down last), then the newest CreateIndex. Several
     registrations in the same live status cannot be told apart (two Pis with one name):
-    AmbiguousNode. None at all: NotFound.
+    AmbiguousNode. None at all: NodeUnknown.
     """
     matches = [n for n in as_list(nodes) if isinstance(n, dict) and n.get("Name") == name]
     if not matches:
-        raise NotFound(f"node: no Nomad node is named {name!r}")
+        raise NodeUnknown(f"node: no Nomad node is named {name!r}")
 
     def rank(node: dict[str, Any]) -> int:
         return NODE_STATUS_RANK.get(node.get("Status"), _OTHER_LIVE_RANK)  # type: ignore[arg-type]
@@ -171,7 +144,10 @@ def pick_node(name: str, nodes: object) -> dict[str, Any]:
     best = min(rank(n) for n in matches)
     top = [n for n in matches if rank(n) == best]
     if best != DOWN_RANK and len(top) > 1:
-        which = ", ".join(f"{str(n.get('ID', '?'))[:8]} {n.get('Status')}" for n in top)
+        # IDs and statuses come from outside: one line, whatever they hold.
+        which = " ".join(
+            ", ".join(f"{str(n.get('ID', '?'))[:8]} {n.get('Status')}" for n in top).split()
+        )
         raise AmbiguousNode(
             f"node: {len(top)} live Nomad nodes are named {name!r} ({which}): give each Pi its "
             "own name, or purge the stale registration (nomad node purge)"
@@ -190,41 +166,6 @@ class TLS:
     client_key: str = ""
     server_name: str = ""
     skip_verify: bool = False
-
-
-class _ServerNameAdapter(HTTPAdapter):
-    """Verify the certificate against NOMAD_TLS_SERVER_NAME, not the address we dial."""
-
-    def __init__(self, server_name: str) -> None:
-        self._server_name = server_name
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._server_name
-        kwargs["assert_hostname"] = self._server_name
-        # (types-requests leaves HTTPAdapter.init_poolmanager unannotated)
-        super().init_poolmanager(*args, **kwargs)  # type: ignore[no-untyped-call]
-
-
-def _reason(err: Exception) -> str:
-    """A short human reason from requests' nested exception chain."""
-    text = str(err)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "host name not found"),
-        ("Temporary failure in name resolution", "host name not found"),
-        ("No route to host", "no route to host"),
-        ("Network is unreachable", "network unreachable"),
-        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
-        ("doesn't match", "TLS certificate name mismatch"),
-        ("Read timed out", "no answer (read timeout)"),
-        ("timed out", "connection timed out"),
-        ("Connection reset", "connection reset"),
-        ("RemoteDisconnected", "connection closed by Nomad"),
-    ):
-        if needle in text:
-            return reason
-    return type(err).__name__
 
 
 class NomadClient:
@@ -253,7 +194,7 @@ class NomadClient:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._cert = (tls.client_cert, tls.client_key) if tls.client_cert else None
         if tls.server_name:
-            self._session.mount("https://", _ServerNameAdapter(tls.server_name))
+            self._session.mount("https://", ServerNameAdapter(tls.server_name))
 
     @property
     def hostport(self) -> str:
@@ -277,14 +218,14 @@ class NomadClient:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as err:
-            raise Unreachable(f"Nomad {self.hostport}: TLS error: {_reason(err)}") from None
+            raise Unreachable(f"Nomad {self.hostport}: TLS error: {reason(err)}") from None
         except requests.exceptions.RequestException as err:
-            raise Unreachable(f"Nomad {self.hostport}: {_reason(err)}") from None
+            raise Unreachable(f"Nomad {self.hostport}: {reason(err)}") from None
         status = response.status_code
         if status == 403:
             raise AccessDenied(denied_message(self.hostport, path, response.text))
         if status == 404:
-            raise NotFound(f"Nomad {self.hostport}: {path} not found ({_body(response)})")
+            raise NodeUnknown(f"Nomad {self.hostport}: {path} not found ({_body(response)})")
         if status >= 500:
             raise ServerError(
                 f"Nomad {self.hostport}: HTTP {status} for {path} ({_body(response)})"
@@ -328,13 +269,38 @@ class NomadClient:
     def node_allocations(self, node_id: str, index: int, wait: float) -> tuple[list[object], int]:
         """Blocking query: returns when the index passes `index` or `wait` runs out
         (Nomad waits at most NOMAD_MAX_WAIT, plus up to 1/16 of it)."""
-        wait = min(wait, NOMAD_MAX_WAIT)
-        params = {"index": index, "wait": f"{int(wait * 1000)}ms"} if index else None
-        data, new_index = self.get(
-            f"/v1/node/{node_id}/allocations", params=params, wait=wait if index else None
+        return self.blocking_list(
+            f"/v1/node/{node_id}/allocations", index, wait, what=f"allocations of {node_id}"
         )
+
+    def nodes(self, index: int, wait: float) -> tuple[list[object], int]:
+        """Blocking query on the node list (stubs: Name, Status, Drain, SchedulingEligibility);
+        it answers the nodes table's index (nomad/node_endpoint.go List)."""
+        return self.blocking_list("/v1/nodes", index, wait)
+
+    def allocations(self, index: int, wait: float) -> tuple[list[object], int]:
+        """Blocking query on every allocation in every namespace the token can read-job in
+        (stubs: NodeID, ClientStatus, DesiredStatus, CreateIndex, ModifyTime...). It answers
+        the allocs table's index and wakes on any allocation write (nomad/alloc_endpoint.go
+        List); a token without read-job in any namespace is refused (403)."""
+        return self.blocking_list("/v1/allocations", index, wait, {"namespace": "*"})
+
+    def blocking_list(
+        self,
+        path: str,
+        index: int,
+        wait: float,
+        params: dict[str, Any] | None = None,
+        what: str = "",
+    ) -> tuple[list[object], int]:
+        """GET a list, blocking when `index` is not 0: (list, X-Nomad-Index or 0)."""
+        wait = min(wait, NOMAD_MAX_WAIT)
+        query = dict(params or {})
+        if index:
+            query.update(index=index, wait=f"{int(wait * 1000)}ms")
+        data, new_index = self.get(path, params=query or None, wait=wait if index else None)
         if not isinstance(data, list):
-            raise BadResponse(f"Nomad {self.hostport}: allocations of {node_id} is not a list")
+            raise BadResponse(f"Nomad {self.hostport}: {what or path} is not a list")
         return data, new_index
 
 

@@ -37,7 +37,7 @@ import dns.rdatatype
 from dns.rdtypes.IN.SRV import SRV
 
 from blinkt_agent import hostnames
-from blinkt_agent.errors import EXIT_UNAVAILABLE, AgentError
+from blinkt_agent.errors import SourceError
 
 log = logging.getLogger(__name__)
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -47,10 +47,10 @@ IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 UDP_PAYLOAD = 65535 - 68
 
 
-class DiscoveryError(AgentError, LookupError):
-    """Consul DNS gave no usable Nomad instance (the message says why)."""
+class DiscoveryError(SourceError, LookupError):
+    """Consul DNS gave no usable Nomad instance (the message says why): Nomad unreachable."""
 
-    exit_code = EXIT_UNAVAILABLE
+    kind = "unreachable"
 
 
 class Owner(enum.Enum):
