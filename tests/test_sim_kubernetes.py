@@ -518,6 +518,15 @@ def test_the_request_log_records_method_path_query_and_headers(k8s):
     assert entry.headers["Authorization"] == f"Bearer {k8s.admin_token}"
 
 
+def test_several_sims_listen_on_their_own_loopback_addresses():
+    with SimKubernetes(host="127.0.1.5") as one, SimKubernetes(host="127.0.1.6") as two:
+        one.add_node("pi-05")
+        assert one.url.startswith("http://127.0.1.5:") and two.url.startswith("http://127.0.1.6:")
+        assert (
+            names(get(one, "/api/v1/nodes")) == ["pi-05"] and names(get(two, "/api/v1/nodes")) == []
+        )
+
+
 # -- control API and process ---------------------------------------------------------------
 
 
@@ -541,7 +550,7 @@ def test_the_control_api_drives_pods_nodes_and_faults(k8s):
 
 
 @pytest.mark.slow
-def test_standalone_process_serves_until_sigterm():
+def test_the_kubernetes_sim_process_serves_until_sigterm():
     proc = subprocess.Popen(
         [sys.executable, "-m", "blinkt_agent.sim.kubernetes", "--port", "0",
          "--node", "pi-01", "--node", "pi-02", "--pods", "2"],
