@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from blinkt_agent.errors import AgentError
 
@@ -31,8 +30,6 @@ NODE_STATES = ("ready", "cordoned", "down", "unknown")
 # What the resource modes measure; a source offers those it can count (SourceKind.modes).
 RESOURCES = ("cpu", "memory", "disk", "network")
 
-_NO_AMOUNTS: Mapping[str, float] = MappingProxyType({})
-
 
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -51,7 +48,7 @@ class Workload:
     state: str
     order: int | None = None
     ended_ns: int | None = None
-    holds: Mapping[str, float] = field(default=_NO_AMOUNTS)
+    holds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
