@@ -1,0 +1,1 @@
+"""Where the data comes from: one package per source (Nomad, Kubernetes)."""
