@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The versions Debian bookworm / Raspberry Pi OS ship, so tests prove we work with them.
-DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2
+DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2 pyyaml==6.0
 # Debian packages the unit tests use (`make venv` needs python3-venv). Without them a
 # test skips, naming the package; `make test` installs them and lets no test skip.
 TEST_DEBS := python3-venv tmux fonts-dejavu-core curl openssl
