@@ -72,6 +72,7 @@ class KubeClient:
         self._session = session or requests.Session()
         self._connect_timeout = connect_timeout
         self._streams: set[requests.Response] = set()  # open watches, closed by close()
+        self._closed = False
         self._tls = credentials.tls_files()
         self._session.headers["User-Agent"] = f"blinkt-agent/{__version__}"
         self._session.headers["Accept"] = "application/json"
@@ -87,6 +88,7 @@ class KubeClient:
 
     def close(self) -> None:
         """Ends open watches too (from any thread): their readers see the stream end."""
+        self._closed = True
         for response in list(self._streams):
             response.close()
         self._session.close()
@@ -182,7 +184,9 @@ class KubeClient:
                     raise BadResponse(f"Kubernetes {self.hostport}: a watch event is too long")
                 *lines, pending = pending.split(b"\n")
                 yield from (line for line in lines if line.strip())
-        except requests.exceptions.RequestException as err:
+        except (requests.exceptions.RequestException, OSError, ValueError, AttributeError) as err:
+            if self._closed:
+                return  # close() from another thread ended it (urllib3 then trips on its fp)
             raise Unreachable(f"Kubernetes {self.hostport}: watch: {reason(err)}") from None
         if pending.strip():
             yield pending
