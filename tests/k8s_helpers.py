@@ -1,6 +1,7 @@
-"""Shared by the tests of blinkt_agent.sim.kubernetes: requests with a token, watch reading."""
+"""Shared by the Kubernetes tests: requests with a token, watch reading, a PKI like k3s'."""
 
 import json
+import subprocess
 import time
 
 import requests
@@ -46,3 +47,37 @@ class Watch:
 
 def rv(doc):
     return int(doc["metadata"]["resourceVersion"])
+
+
+# -- a PKI like k3s': a server CA, a client CA, certificates (openssl) ----------------------
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+            "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
+
+
+def make_cert(d, name, subject, ca, san=None):
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", "-subj", subject, cwd=d)  # fmt: skip
+    ext = ["-extfile", f"{name}.ext"] if san else []
+    if san:
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext, cwd=d)  # fmt: skip
+
+
+def make_pki(d):
+    """server-ca signs the server's certificate (127.0.0.1, localhost); client-ca signs
+    the users': agent (CN=blinkt-agent), admin (system:masters); other-ca a stranger's."""
+    for ca in ("server-ca", "client-ca", "other-ca"):
+        make_ca(d, ca)
+    make_cert(d, "server", "/CN=k3s", "server-ca", "IP:127.0.0.1,DNS:localhost")
+    make_cert(d, "agent", "/O=blinkt/O=leds/CN=blinkt-agent", "client-ca")
+    make_cert(d, "admin", "/O=system:masters/CN=system:admin", "client-ca")
+    make_cert(d, "stranger", "/CN=stranger", "other-ca")
+    return d

@@ -8,13 +8,12 @@ groups (O).
 
 import shutil
 import ssl
-import subprocess
 
 import pytest
 import requests
 
 from blinkt_agent.sim.kubernetes import SimKubernetes, TLSFiles
-from tests.k8s_helpers import Watch, get
+from tests.k8s_helpers import Watch, get, make_pki
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
 
@@ -65,35 +64,9 @@ subjects:
 """
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(d, name):
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-            "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
-
-
-def make_cert(d, name, subject, ca, san=None):
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
-            f"{name}.csr", "-subj", subject, cwd=d)  # fmt: skip
-    ext = ["-extfile", f"{name}.ext"] if san else []
-    if san:
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext, cwd=d)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("k8s-pki")
-    for ca in ("server-ca", "client-ca", "other-ca"):
-        make_ca(d, ca)
-    make_cert(d, "server", "/CN=k3s", "server-ca", "IP:127.0.0.1,DNS:localhost")
-    make_cert(d, "agent", "/O=blinkt/O=leds/CN=blinkt-agent", "client-ca")
-    make_cert(d, "admin", "/O=system:masters/CN=system:admin", "client-ca")
-    make_cert(d, "stranger", "/CN=stranger", "other-ca")
-    return d
+    return make_pki(tmp_path_factory.mktemp("k8s-pki"))
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ bearer token is sent as `Authorization: Bearer …` and never appears in a messa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -87,10 +89,17 @@ class KubeClient:
         return self.server.split("://", 1)[-1]
 
     def close(self) -> None:
-        """Ends open watches too (from any thread): their readers see the stream end."""
+        """Ends open watches too (from any thread): their readers see the stream end.
+
+        A watch's socket is shut down, not closed: closing the file a reader thread is
+        blocked in would wait for that read (its buffer's lock), up to the watch's timeout.
+        """
         self._closed = True
         for response in list(self._streams):
-            response.close()
+            sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         self._session.close()
         self._tls.close()
 
@@ -162,9 +171,13 @@ class KubeClient:
             allowWatchBookmarks="true",
             timeoutSeconds=str(timeout),
         )
+        if self._closed:
+            return  # stopped before this watch began
         response = self._request(path, query, timeout + READ_SLACK, stream=True)
         self._streams.add(response)
         try:
+            if self._closed:  # stopped while it was being asked for
+                return
             for line in self._lines(response):
                 event = self._event(path, line)
                 if event[0] == "ERROR":

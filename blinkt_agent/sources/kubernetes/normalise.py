@@ -204,9 +204,10 @@ def node_capacity(node: object) -> dict[str, float]:
 
 def node_of(node: object, workloads: Iterable[Workload]) -> Node:
     """The node (metadata.name, node_state, node_capacity) with the given workloads."""
-    name = dig(node, "metadata", "name")
+    name, uid = dig(node, "metadata", "name"), dig(node, "metadata", "uid")
     return Node(
         name=_str(name),
+        id=_str(uid),
         state=node_state(node),
         workloads=tuple(workloads),
         capacity=node_capacity(node),
