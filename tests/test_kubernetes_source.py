@@ -80,7 +80,7 @@ class Running:
     """A source in its thread, its events in a queue."""
 
     def __init__(self, settings):
-        self.events = queue.Queue()
+        self.events: queue.Queue[Update | Problem] = queue.Queue()
         self.source = source_of(settings, self.events.put)
         self.thread = threading.Thread(target=self.source.run, daemon=True)
         self.thread.start()
@@ -290,7 +290,7 @@ def test_the_cluster_view_watches_every_node_and_every_scheduled_pod(k3s, admin_
     k3s.set_node("pi-02", unschedulable=True)
     cordoned = source.until(lambda s: any(n.state == "cordoned" for n in s.nodes))
     assert [n.name for n in cordoned.nodes if n.state == "cordoned"] == ["pi-02"]
-    listed = [r for r in pod_requests(k3s) if "watch" not in r.query][0]
+    listed = next(r for r in pod_requests(k3s) if "watch" not in r.query)
     assert listed.query == {"fieldSelector": "spec.nodeName!="}
 
 
@@ -299,7 +299,7 @@ def test_the_cluster_view_watches_every_node_and_every_scheduled_pod(k3s, admin_
 
 def test_a_wrong_token_is_401_naming_where_the_credentials_came_from(k3s, tmp_path):
     path = kubeconfig(tmp_path / "kubeconfig", k3s.url, token_user("not-a-token"))
-    events = []
+    events: list[Update | Problem] = []
     source_of(settings_for(path), events.append).check()
     (problem,) = events
     assert isinstance(problem.error, AccessDenied)
@@ -311,7 +311,7 @@ def test_a_token_without_rbac_is_403_quoting_the_server_and_naming_the_rules(k3s
     k3s.load_rbac(ACCOUNT_ONLY)
     token = k3s.service_account_token("blinkt-agent", "blinkt-agent")
     path = kubeconfig(tmp_path / "kubeconfig", k3s.url, token_user(token))
-    events = []
+    events: list[Update | Problem] = []
     source_of(settings_for(path), events.append).check()
     (problem,) = events
     message = str(problem.error)
@@ -400,4 +400,5 @@ def test_every_catalogue_state_is_read_as_kubectl_prints_it(state):
         node = None if state == "Pending" else "pi-01"
         sim.add_pod("default", "p", node, state=state, init=state in NEEDS_INIT)
         pod = sim.pod("default", "p")
+    assert pod is not None
     assert pod_state(pod) == EXPECTED[state], print_pod(pod)
