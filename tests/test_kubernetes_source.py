@@ -302,6 +302,7 @@ def test_a_wrong_token_is_401_naming_where_the_credentials_came_from(k3s, tmp_pa
     events: list[Update | Problem] = []
     source_of(settings_for(path), events.append).check()
     (problem,) = events
+    assert isinstance(problem, Problem)
     assert isinstance(problem.error, AccessDenied)
     assert "401 Unauthorized" in str(problem.error) and str(path) in str(problem.error)
     assert "not-a-token" not in str(problem.error)
@@ -314,6 +315,7 @@ def test_a_token_without_rbac_is_403_quoting_the_server_and_naming_the_rules(k3s
     events: list[Update | Problem] = []
     source_of(settings_for(path), events.append).check()
     (problem,) = events
+    assert isinstance(problem, Problem)
     message = str(problem.error)
     assert isinstance(problem.error, AccessDenied) and "403" in message
     assert 'cannot list resource \\"pods\\"' in message or 'cannot list resource "pods"' in message
