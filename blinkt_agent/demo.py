@@ -1,18 +1,24 @@
 """`blinkt-agent demo`: the real agent pipeline against an in-process simulated cluster.
 
-A simulated Nomad (HTTP, blocking queries) and a Consul DNS server start on
-loopback ports; the agent discovers Nomad through DNS exactly as on a Pi,
-while a scripted story changes the cluster. The terminal shows the LEDs;
-`--display blinkt` on a Pi lights the real ones (a hardware check).
+With `--source nomad` (the default) a simulated Nomad (HTTP, blocking queries) and a
+Consul DNS server start on loopback ports and the agent discovers Nomad through DNS
+exactly as on a Pi; with `--source kubernetes` a simulated k3s API server starts and the
+agent reads it through a kubeconfig, with list + watch. A scripted story changes the
+cluster meanwhile; `--mode nodes` shows the whole cluster, one LED per Pi. The terminal
+shows the LEDs; `--display blinkt` on a Pi lights the real ones (a hardware check).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from blinkt_agent import config
@@ -23,13 +29,15 @@ from blinkt_agent.errors import DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
-from blinkt_agent.sim.story import STEPS, Step, Story
+from blinkt_agent.sim.story import OTHER_PIS, STEPS, Player, Step, Story, steps_for
 
 log = logging.getLogger(__name__)
 
 OWN_NODE = "pi-01"
+PIS = (OWN_NODE, *OTHER_PIS)
 # The legend's order: what the story shows first and most; a narrow terminal drops the tail.
 LEGEND = ("running", "pending", "stopping", "failed", "overflow", "lost", "unknown")
+CLUSTER_LEGEND = ("running", "pending", "failed", "cordoned", "lost", "overflow", "unknown")
 STOP_HINT = "Ctrl-C to stop"
 
 
@@ -37,22 +45,65 @@ def demo_settings(
     cluster: SimCluster, flags: dict[str, Any], speed: float = 1.0
 ) -> config.Settings:
     """Defaults for a story told in a minute (less with `speed`), pointed at the simulator."""
+    where = {
+        "consul.dns": cluster.dns.address,
+        "consul.node_name": OWN_NODE,
+        "nomad.wait": 30.0,
+        "nomad.backoff_max": 2.0,
+    }
+    return _settings(where, flags, speed)
+
+
+def _settings(where: dict[str, Any], flags: dict[str, Any], speed: float) -> config.Settings:
     settings = config.override(
         config.defaults(),
         {
             "display": "terminal",
             "brightness": 0.5,
-            "consul.dns": cluster.dns.address,
-            "consul.node_name": OWN_NODE,
-            "nomad.wait": 30.0,
-            "nomad.backoff_max": 2.0,
             # Times on the story's clock, so that a fast demo still shows them.
             "stale_after": max(0.2, 3.0 / speed),
             "linger": max(0.5, 8.0 / speed),
+            **where,
         },
         origin="demo",
     )
     return config.with_flags(settings, flags)
+
+
+@contextlib.contextmanager
+def nomad_world(
+    flags: dict[str, Any], speed: float, steps: tuple[Step, ...]
+) -> Iterator[tuple[config.Settings, Player]]:
+    """Every Pi its own Nomad client on its own loopback address, found through Consul DNS."""
+    with SimCluster(nodes=PIS, node_hosts=loopback_hosts(PIS)) as cluster:
+        yield demo_settings(cluster, flags, speed), Story(cluster, steps=steps)
+
+
+@contextlib.contextmanager
+def kubernetes_world(
+    flags: dict[str, Any], speed: float, steps: tuple[Step, ...]
+) -> Iterator[tuple[config.Settings, Player]]:
+    """A k3s API server, the Pis its nodes, and a kubeconfig as k3s writes one (a token)."""
+    from blinkt_agent.sim.kubernetes import SimKubernetes
+    from blinkt_agent.sim.kubernetes.story import KubeStory
+
+    with SimKubernetes() as sim, tempfile.TemporaryDirectory(prefix="blinkt-demo-") as tmp:
+        for name in PIS:
+            sim.add_node(name)
+        kubeconfig = Path(tmp) / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: demo\n"
+            f"clusters:\n- name: demo\n  cluster: {{server: '{sim.url}'}}\n"
+            f"users:\n- name: demo\n  user: {{token: '{sim.admin_token}'}}\n"
+            "contexts:\n- name: demo\n  context: {cluster: demo, user: demo}\n"
+        )
+        where = {
+            "source": "kubernetes",
+            "node": OWN_NODE,
+            "kubernetes.kubeconfig": str(kubeconfig),
+            "kubernetes.backoff_max": 2.0,
+        }
+        yield _settings(where, flags, speed), KubeStory(sim, OWN_NODE, steps=steps)
 
 
 class CaptionNotifier(Notifier):
@@ -71,20 +122,24 @@ class CaptionNotifier(Notifier):
 
 def legend_entries(settings: config.Settings) -> list[tuple[str, tuple[int, int, int]]]:
     palette = look_of(settings).palette
-    return [(state, palette.colour(state)) for state in LEGEND]
+    legend = CLUSTER_LEGEND if settings["mode"] == "nodes" else LEGEND
+    return [(state, palette.colour(state)) for state in legend]
 
 
 def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     from blinkt_agent.cli import log_to  # cli imports this module only when a demo runs
 
     # Bad flags are refused before anything starts (exit 78, naming the flag).
-    config.with_flags(config.defaults(), flags)
+    chosen = config.with_flags(config.defaults(), flags)
     fixed_mode = flags.get("mode") is not None  # --mode: the story's view switches stay off
     stop = threading.Event()  # ends the story once the agent has stopped
-    names = (OWN_NODE, "pi-02")
-    # Each Pi's Nomad client on its own loopback address, as on a real network.
-    with SimCluster(nodes=names, node_hosts=loopback_hosts(names)) as cluster:
-        settings = demo_settings(cluster, flags, args.speed)
+    world = kubernetes_world if chosen["source"] == "kubernetes" else nomad_world
+    if chosen["source"] == "kubernetes":
+        from blinkt_agent.sim.kubernetes.story import STEPS as story_steps
+    else:
+        story_steps = STEPS
+    steps = steps_for(story_steps, flags.get("mode") if fixed_mode else None)
+    with world(flags, args.speed, steps) as (settings, story):
         display = display_of(settings)
         agent = Agent(settings, display, CaptionNotifier(display))
         if isinstance(display, TerminalDisplay):
@@ -116,8 +171,6 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
             if not fixed_mode and step.mode != agent.settings["mode"]:
                 agent.reload(config.override(agent.settings, {"mode": step.mode}, origin="demo"))
 
-        steps = tuple(s for s in STEPS if not s.only_a_view) if fixed_mode else STEPS
-        story = Story(cluster, cluster.local_node_id, steps=steps)
         teller = threading.Thread(
             target=story.play,
             args=(stop,),
@@ -135,6 +188,7 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
                 agent.run()
         finally:
             stop.set()
+            teller.join(timeout=5)  # the story puts the API back before the servers stop
             agent.display.close()
         if failed:
             raise failed[0]

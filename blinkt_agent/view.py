@@ -86,6 +86,8 @@ def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
             look.brightness,
             hidden=snap.hidden > 0,
         )
+    if snap.node.capacity is None:  # not read for this view yet (the mode just changed)
+        return mapping.status_frame("no_data", look.brightness)
     return mapping.resource_frame(snap.node, look.mode, look.brightness)
 
 
@@ -115,7 +117,9 @@ def status_line(view: View, look: Look, now: float, now_ns: int) -> str:
         what = with_hidden(what, snap.hidden, sum(counts.values()), look.noun, snap.hidden_why)
     if look.mode != "allocations":
         usage = mapping.resource_usage(node, look.mode)
-        if usage and usage[1] > 0:
+        if node.capacity is None:
+            what += f", {look.mode}: reading the node's capacity"
+        elif usage and usage[1] > 0:
             what += f", {look.mode} {100 * usage[0] / usage[1]:.0f}% allocated"
         else:
             what += f", {look.mode}: no capacity reported"

@@ -71,6 +71,32 @@ def test_demo_mode_flag_is_honoured_and_the_story_keeps_it():
     assert "Job api placed" in stderr  # the story itself goes on
 
 
+def test_the_kubernetes_demo_plays_its_k3s_story_through_the_real_pipeline():
+    frames, stderr = run_json_demo("--source", "kubernetes", "--speed", "12", "--duration", "8")
+    palette = mapping.Palette.default()
+    lit = [[(r, g, b) for r, g, b, level in frame if level > 0] for frame in frames]
+    assert any(palette.failed in leds for leds in lit)  # CrashLoopBackOff
+    assert any(palette.stopping in leds for leds in lit)  # a pod Terminating
+    assert any(len(leds) == 8 and leds[7] == palette.overflow for leds in lit)  # > 8 pods
+    assert "CrashLoopBackOff" in stderr and "API server is unreachable" in stderr
+    assert re.search(r"node pi-01: \d+ pods \(", stderr)  # STATUS speaks of pods
+    assert lit[-1] == []
+
+
+@pytest.mark.parametrize("source", ["nomad", "kubernetes"])
+def test_the_cluster_demo_shows_one_led_per_pi(source):
+    frames, stderr = run_json_demo("--source", source, "--mode", "nodes", "--speed", "12",
+                                   "--duration", "7")  # fmt: skip
+    palette = mapping.Palette.default()
+    lit = [[(r, g, b) for r, g, b, level in frame if level > 0] for frame in frames]
+    assert max(len(leds) for leds in lit) == 4  # four Pis, whatever runs on them
+    assert any(palette.cordoned in leds for leds in lit)  # drained / cordoned
+    assert any(leds[3:4] == [palette.lost] for leds in lit)  # pi-04 down (magenta)
+    assert re.search(r"cluster: 4 nodes \(", stderr)
+    assert "yellow cordoned" in stderr  # the legend names the cluster view's colours
+    assert lit[-1] == []
+
+
 # --- in a real terminal -------------------------------------------------------------
 
 

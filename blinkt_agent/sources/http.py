@@ -37,6 +37,8 @@ def reason(err: Exception) -> str:
         ("timed out", "connection timed out"),
         ("Connection reset", "connection reset"),
         ("RemoteDisconnected", "connection closed by the server"),
+        ("ended prematurely", "connection closed by the server"),
+        ("Connection broken", "connection closed by the server"),
     ):
         if needle in text:
             return reason

@@ -542,9 +542,12 @@ class SimKubernetes(StartStop):
         replicas: int,
         node: str | None = None,
         state: str = "Running",
+        *,
+        requests: dict[str, str] | None = None,
     ) -> list[str]:
         """A Deployment's ReplicaSet creates pods named `DEPLOYMENT-HASH-xxxxx` (new ones
-        in `state`) or gracefully deletes the newest. Returns the names that stay."""
+        in `state`, each container requesting `requests`) or gracefully deletes the
+        newest. Returns the names that stay."""
         hash_ = template_hash(deployment)
         rs = f"{deployment}-{hash_}"
         rs_uid = self._replica_sets.setdefault((namespace, rs), new_uid())
@@ -574,6 +577,7 @@ class SimKubernetes(StartStop):
                 node,
                 state,
                 container=deployment,
+                requests=requests,
                 labels=labels,
                 owner=owner,
                 generate_name=f"{rs}-",

@@ -78,5 +78,5 @@ def make_source(settings: config.Settings, emit: Emit) -> Source:
         namespace=settings["kubernetes.namespace"],
         watch_timeout=settings["kubernetes.watch_timeout"],
         backoff_max=settings["kubernetes.backoff_max"],
-        with_capacity=settings["mode"] in ("cpu", "memory"),
+        with_capacity=True,  # the node is watched anyway: a switch to a bar has it at once
     )
