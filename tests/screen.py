@@ -32,7 +32,7 @@ def agent_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("NOMAD_", "BLINKT_", "TMUX", "NO_COLOR", "COLUMNS", "LINES"))
+        if not k.startswith(("NOMAD_", "BLINKT_", "KUBE", "TMUX", "NO_COLOR", "COLUMNS", "LINES"))
     }
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)

@@ -20,7 +20,7 @@ GPIO_DOUBLE = ROOT / "tests" / "gpio_double"
 
 
 def agent_env(tmp_path, gpio=True, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "BLINKT_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOMAD_", "BLINKT_", "KUBE"))}
     env.pop("NOTIFY_SOCKET", None)
     env["PYTHONPATH"] = os.pathsep.join([str(GPIO_DOUBLE)] * gpio + [str(ROOT)])
     env["BLINKT_GPIO_DOUBLE_STATE"] = str(tmp_path / "leds.json")
