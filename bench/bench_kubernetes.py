@@ -67,7 +67,8 @@ def latency(rounds=30, spacing=0.2):
             with display.changed:
                 before = display.count
                 started = time.perf_counter()
-                sim.set_pod_state("default", "bench", "CrashLoopBackOff" if i % 2 == 0 else "Running")
+                state = "CrashLoopBackOff" if i % 2 == 0 else "Running"
+                sim.set_pod_state("default", "bench", state)
                 display.changed.wait_for(lambda b=before: display.count > b, timeout=5)
                 delays.append((display.stamp - started) * 1000)
             time.sleep(spacing)

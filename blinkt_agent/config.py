@@ -108,6 +108,10 @@ def _token(value: str) -> str | None:
 
 
 _pin = Range(0, 27, "must be a BCM GPIO number 0..27")
+# A Kubernetes object name: an RFC 1123 subdomain (apimachinery validation.IsDNS1123Subdomain).
+_NODE_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,12 @@ _MAIN = (
     Key("", "node", str, "", None, 'node name to show; "" = this host\'s own node'),
     Key("", "log_level", str, "info", _choice(LOG_LEVELS), "debug | info | warning | error"),
     Key(
-        "", "linger", float, 300.0, _range(0, 86400), "seconds a failed/lost allocation stays shown"
+        "",
+        "linger",
+        float,
+        300.0,
+        _range(0, 86400),
+        "seconds a failed/lost allocation (or pod) stays shown",
     ),
     Key(
         "",
@@ -142,7 +151,7 @@ _MAIN = (
         float,
         60.0,
         _range(0, 86400),
-        "seconds the last data stays shown once Nomad is unreachable",
+        "seconds the last data stays shown once the cluster's API is unreachable",
     ),
     Key(
         "nomad",
@@ -556,6 +565,11 @@ def _check_together(settings: Settings) -> None:
     if settings["nomad.token"] and settings["nomad.token_file"]:
         raise ConfigError("nomad.token_file: set either nomad.token or nomad.token_file, not both")
     kind = SOURCES[settings["source"]]
+    if kind.name == "kubernetes" and settings["node"] and not _NODE_NAME.match(settings["node"]):
+        raise ConfigError(
+            f"node = {settings['node']!r}: not a Kubernetes node name (lower-case letters, "
+            "digits, '-' and '.', as `kubectl get nodes` lists them)"
+        )
     if settings["mode"] not in kind.modes:
         raise ConfigError(
             f"mode = {settings['mode']!r}: not available with source = {kind.name!r} "

@@ -23,6 +23,7 @@ from blinkt_agent.errors import ConfigError
 from blinkt_agent.sources import Emit, Source
 from blinkt_agent.sources.kubernetes.credentials import Credentials
 from blinkt_agent.sources.kubernetes.kubeconfig import (
+    SERVICE_ACCOUNT_DIR,
     SETTING,
     default_kubeconfig,
     in_cluster,
@@ -35,17 +36,19 @@ log = logging.getLogger(__name__)
 def credentials_of(
     settings: config.Settings, environ: Mapping[str, str] = os.environ
 ) -> Credentials:
-    """kubernetes.kubeconfig (from the file, $KUBECONFIG or a flag) when set; else the
-    service account of the pod we run in; else ~/.kube/config, as kubectl looks."""
+    """kubernetes.kubeconfig (from the file, $KUBECONFIG or a flag) when set; else
+    ~/.kube/config when it exists; else the service account of the pod we run in: the
+    order client-go's DeferredLoadingClientConfig takes (in-cluster only when no kubeconfig
+    is found, and only with the service's host and the account's token both there)."""
     path = settings["kubernetes.kubeconfig"]
     context = settings["kubernetes.context"]
     if path:
         return load_kubeconfig(path, context)
-    if environ.get("KUBERNETES_SERVICE_HOST"):
-        return in_cluster(environ)
     home = default_kubeconfig({k: v for k, v in environ.items() if k != "KUBECONFIG"})
     if Path(home).is_file():
         return load_kubeconfig(home, context)
+    if environ.get("KUBERNETES_SERVICE_HOST") and (SERVICE_ACCOUNT_DIR / "token").exists():
+        return in_cluster(environ)
     raise ConfigError(
         f"{SETTING}: not set, not running in a pod, and no {home}: name the kubeconfig "
         "file (the Ansible role writes /etc/blinkt-agent/kubeconfig)"

@@ -47,8 +47,14 @@ MAX_LINE = 16 << 20  # one event: far above any pod or node (etcd's object limit
 
 # What blinkt-agent's ClusterRole grants (deploy/kubernetes/rbac.yaml; tests check the two
 # agree), said with every 403.
-RBAC_RULES = "pods: get, list, watch; nodes: get, list, watch"
+RBAC_RULES = "pods: list, watch; nodes: get, list, watch"
 RBAC_HINT = f"blinkt-agent's ClusterRole grants {RBAC_RULES} (deploy/kubernetes/rbac.yaml)"
+
+
+def selector_value(value: str) -> str:
+    """A value inside a fieldSelector, escaped as apimachinery's fields.EscapeValue does
+    (backslash, comma and equals sign), so that a name cannot add a term."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 class Expired(SourceError):

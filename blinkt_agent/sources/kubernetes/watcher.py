@@ -32,6 +32,7 @@ from blinkt_agent.sources.kubernetes.client import (
     READ_SLACK,
     Expired,
     KubeClient,
+    selector_value,
 )
 from blinkt_agent.sources.kubernetes.normalise import node_of, node_ready_status, workload_of
 
@@ -140,13 +141,14 @@ class KubeWatcher(Follow):
         self._with_capacity = with_capacity
         pods_path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
         if node:  # one node
-            on_node = {"fieldSelector": f"spec.nodeName={node}"}
+            name = selector_value(node)
+            on_node = {"fieldSelector": f"spec.nodeName={name}"}
             self.pods = Reflector("pods", client, pods_path, on_node, watch_timeout, rng)
             self.nodes = Reflector(
                 "node",
                 client,
                 "/api/v1/nodes",
-                {"fieldSelector": f"metadata.name={node}"},
+                {"fieldSelector": f"metadata.name={name}"},
                 watch_timeout,
                 rng,
                 must_exist=node,
