@@ -17,7 +17,7 @@ import pytest
 
 from blinkt_agent import config
 from blinkt_agent.agent import source_of
-from blinkt_agent.errors import AccessDenied, NodeUnknown, Unreachable
+from blinkt_agent.errors import AccessDenied, ConfigError, NodeUnknown, Unreachable
 from blinkt_agent.sim.kubernetes import STATES, SimKubernetes, TLSFiles, print_pod
 from blinkt_agent.snapshot import Problem, Update
 from blinkt_agent.sources.kubernetes.client import RBAC_HINT
@@ -404,3 +404,29 @@ def test_every_catalogue_state_is_read_as_kubectl_prints_it(state):
         pod = sim.pod("default", "p")
     assert pod is not None
     assert pod_state(pod) == EXPECTED[state], print_pod(pod)
+
+
+# -- names -----------------------------------------------------------------------------------------
+
+
+def test_a_selector_value_is_escaped_as_fields_escape_value_does():
+    from blinkt_agent.sources.kubernetes.client import selector_value
+
+    assert selector_value("pi-01") == "pi-01"
+    assert selector_value("a,b=c\\d") == "a\\,b\\=c\\\\d"
+
+
+def test_the_node_defaults_to_the_host_name_in_lower_case_as_the_kubelet_registers_it(
+    monkeypatch,
+):
+    from blinkt_agent.sources import kubernetes
+
+    monkeypatch.setattr(kubernetes.socket, "gethostname", lambda: "Pi-07.lan")
+    assert kubernetes.node_name(config.defaults()) == "pi-07.lan"
+    named = config.override(config.defaults(), {"source": "kubernetes", "node": "pi-02"})
+    assert kubernetes.node_name(named) == "pi-02"
+
+
+def test_a_node_name_kubernetes_could_not_have_is_refused_naming_it():
+    with pytest.raises(ConfigError, match=r"node = 'pi_01,x': not a Kubernetes node name"):
+        config.override(config.defaults(), {"source": "kubernetes", "node": "pi_01,x"})
