@@ -421,7 +421,7 @@ def test_the_node_defaults_to_the_host_name_in_lower_case_as_the_kubelet_registe
 ):
     from blinkt_agent.sources import kubernetes
 
-    monkeypatch.setattr(kubernetes.socket, "gethostname", lambda: "Pi-07.lan")
+    monkeypatch.setattr("socket.gethostname", lambda: "Pi-07.lan")
     assert kubernetes.node_name(config.defaults()) == "pi-07.lan"
     named = config.override(config.defaults(), {"source": "kubernetes", "node": "pi-02"})
     assert kubernetes.node_name(named) == "pi-02"
