@@ -252,6 +252,8 @@ class KubeClient:
             return Expired(f"{where}: {path}: 410 {said}")
         if code == 429 or code >= 500:
             return ServerError(f"{where}: HTTP {code} for {path} ({said})")
+        if not code:  # an ERROR event whose Status has no code
+            return BadResponse(f"{where}: {path}: the watch sent an ERROR ({said})")
         return BadResponse(f"{where}: unexpected HTTP {code} for {path} ({said})")
 
 
