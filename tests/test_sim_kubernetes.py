@@ -574,26 +574,3 @@ def test_the_kubernetes_sim_process_serves_until_sigterm():
         assert proc.wait(timeout=5) == 0
     finally:
         proc.kill()
-
-
-# -- docs/CONFORMANCE.md -------------------------------------------------------------------
-
-
-def test_every_kubernetes_conformance_row_names_tests_that_exist():
-    text = (ROOT / "docs" / "CONFORMANCE.md").read_text()
-    section = text.split("## Kubernetes API (`blinkt_agent/sim/kubernetes/`)", 1)[1].split(
-        "\n## ", 1
-    )[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][
-        1:
-    ]
-    defined = {
-        name
-        for path in (ROOT / "tests").glob("test_*.py")
-        for name in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)
-    }
-    assert len(rows) >= 25
-    for row in rows:
-        named = set(re.findall(r"`(?:[\w/.]*::)?(test_\w+)`", row.split(" | ")[-1]))
-        assert named, row
-        assert named <= defined, named - defined
