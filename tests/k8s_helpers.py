@@ -1,6 +1,8 @@
-"""Shared by the tests of blinkt_agent.sim.kubernetes: requests with a token, watch reading."""
+"""Shared by the tests of blinkt_agent.sim.kubernetes and of deploy/kubernetes: requests
+with a token, watch reading, certificates."""
 
 import json
+import subprocess
 import time
 
 import requests
@@ -46,3 +48,27 @@ class Watch:
 
 def rv(doc):
     return int(doc["metadata"]["resourceVersion"])
+
+
+# -- certificates, made by openssl as a k3s server has them ---------------------------------
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(directory, name):
+    """`name`.pem and `name`.key: a self-signed CA."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+            "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}", cwd=directory)  # fmt: skip
+
+
+def make_cert(directory, name, subject, ca, san=None):
+    """`name`.pem and `name`.key signed by the CA `ca`; san like "IP:127.0.0.1"."""
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", "-subj", subject, cwd=directory)  # fmt: skip
+    ext = ["-extfile", f"{name}.ext"] if san else []
+    if san:
+        (directory / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext, cwd=directory)  # fmt: skip
