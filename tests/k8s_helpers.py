@@ -71,4 +71,5 @@ def make_cert(directory, name, subject, ca, san=None):
     if san:
         (directory / f"{name}.ext").write_text(f"subjectAltName={san}\n")
     openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext, cwd=directory)  # fmt: skip
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext,
+            cwd=directory)  # fmt: skip

@@ -15,7 +15,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -124,8 +123,8 @@ def test_the_simulator_takes_the_account_the_role_and_the_binding(pki):
     with SimKubernetes() as sim:
         loaded = sim.load_rbac(RBAC.read_text() + "---\n" + TOKEN_SECRET.read_text())
     assert loaded == [
-        "ServiceAccount/blinkt-agent", "ClusterRole/blinkt-agent", "ClusterRoleBinding/blinkt-agent",
-    ]  # fmt: skip
+        f"{kind}/blinkt-agent" for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+    ]
 
 
 def test_the_token_reads_pods_and_nodes_and_nothing_else(sim, pki):
@@ -207,7 +206,10 @@ class Kubectl:
             },
             "tokens": {f"{NAMESPACE}/{ACCOUNT}": sim.service_account_token(NAMESPACE, ACCOUNT)},
         }
-        self.tokens = {"secret": secret_token, "create": self.world["tokens"][f"{NAMESPACE}/{ACCOUNT}"]}
+        self.tokens = {
+            "secret": secret_token,
+            "create": self.world["tokens"][f"{NAMESPACE}/{ACCOUNT}"],
+        }
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         self.world_file.write_text(json.dumps(self.world))
@@ -264,7 +266,9 @@ def test_the_minted_kubeconfig_lets_the_agent_show_its_node(kubectl, sim, tmp_pa
     assert done.returncode == 0, done.stderr
     assert kubectl.tokens["secret"] not in done.stderr
     kubeconfig = yaml.safe_load(done.stdout)
-    assert kubeconfig["users"] == [{"name": "blinkt-agent", "user": {"token": kubectl.tokens["secret"]}}]
+    assert kubeconfig["users"] == [
+        {"name": "blinkt-agent", "user": {"token": kubectl.tokens["secret"]}}
+    ]
     assert kubeconfig["clusters"][0]["cluster"]["server"] == sim.url
     assert kubectl.calls() == [
         ["config", "view", "--raw", "--minify", "--flatten", "-o",
@@ -388,14 +392,19 @@ def test_without_a_rule_the_agent_says_which_permission_is_missing(pki, tmp_path
 
 def kubeconfig_text(server: str, ca: Path, token: str) -> str:
     ca_data = base64.b64encode(ca.read_bytes()).decode()
-    return textwrap.dedent(f"""\
-        apiVersion: v1
-        kind: Config
-        clusters: [{{name: k3s, cluster: {{server: "{server}", certificate-authority-data: {ca_data}}}}}]
-        users: [{{name: agent, user: {{token: "{token}"}}}}]
-        contexts: [{{name: agent, context: {{cluster: k3s, user: agent}}}}]
-        current-context: agent
-        """)
+    return yaml.safe_dump(
+        {
+            "clusters": [
+                {
+                    "name": "k3s",
+                    "cluster": {"server": server, "certificate-authority-data": ca_data},
+                }
+            ],
+            "users": [{"name": "agent", "user": {"token": token}}],
+            "contexts": [{"name": "agent", "context": {"cluster": "k3s", "user": "agent"}}],
+            "current-context": "agent",
+        }
+    )
 
 
 # -- the script stays shellcheck-clean ----------------------------------------------------------

@@ -44,7 +44,10 @@ SPEC_TYPES = {str: "str", float: "float", int: "int", bool: "bool"}
 # file, the role's fixed path of it). Their content never enters config.toml.
 WRITTEN = {
     "blinkt_agent_nomad_token": ("nomad.token_file", "_blinkt_agent_token_file"),
-    "blinkt_agent_kubernetes_kubeconfig": ("kubernetes.kubeconfig", "_blinkt_agent_kubeconfig_file"),
+    "blinkt_agent_kubernetes_kubeconfig": (
+        "kubernetes.kubeconfig",
+        "_blinkt_agent_kubeconfig_file",
+    ),
 }
 
 
@@ -229,7 +232,7 @@ def test_template_writes_each_variable_under_its_settings_key(tmp_path):
     variables = {variable_of(config_key(dotted)): value for dotted, value in values.items()}
     secrets = {
         "blinkt_agent_nomad_token": "s3cret-token",
-        "blinkt_agent_kubernetes_kubeconfig": "clusters: []\nusers: [{user: {token: s3cret-jwt}}]\n",
+        "blinkt_agent_kubernetes_kubeconfig": "clusters: []\nusers: [{user: {token: s3cret-k}}]\n",
     }
     variables |= {"blinkt_agent_palette": palette} | secrets
     text = render_config(variables)
