@@ -536,8 +536,8 @@ def check_consul_dns(settings: Settings, resolve: hostnames.Resolve | None = Non
     Called for `run` and `once` (and reloads), not by load(), so that `clear` never waits
     on a resolver.
     """
-    if not settings.use_discovery():
-        return
+    if settings["source"] != "nomad" or not settings.use_discovery():
+        return  # Kubernetes is not found through Consul: its DNS setting is not used
     host, _ = parse_host_port(settings["consul.dns"])
     if hostnames.is_ip(host):
         return

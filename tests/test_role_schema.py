@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from blinkt_agent import config
+from blinkt_agent.sources import SOURCES
 
 ROLE = Path(__file__).resolve().parents[1] / "roles" / "blinkt_agent"
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
@@ -39,17 +40,27 @@ ROLE_ONLY = {
     "blinkt_agent_health_delay",
 }
 SPEC_TYPES = {str: "str", float: "float", int: "int", bool: "bool"}
+# Secrets the role writes to a file of their own: variable → (the setting that names the
+# file, the role's fixed path of it). Their content never enters config.toml.
+WRITTEN = {
+    "blinkt_agent_nomad_token": ("nomad.token_file", "_blinkt_agent_token_file"),
+    "blinkt_agent_kubernetes_kubeconfig": (
+        "kubernetes.kubeconfig",
+        "_blinkt_agent_kubeconfig_file",
+    ),
+}
 
 
 def variable_of(key: config.Key) -> str | None:
     """The role variable of a setting: `nomad.wait` → blinkt_agent_nomad_wait.
 
     The [blinkt] pins drop their section (blinkt_agent_data_pin), the palette is
-    one dict, and nomad.token_file has none: the role writes the token there.
+    one dict, and the settings that name a file the role writes (nomad.token_file,
+    kubernetes.kubeconfig) have none: the role sets them (WRITTEN).
     """
     if key.section == "palette":
         return "blinkt_agent_palette"
-    if key.dotted == "nomad.token_file":
+    if key.dotted in {setting for setting, _ in WRITTEN.values()}:
         return None
     if key.section in ("", "blinkt"):
         return f"blinkt_agent_{key.name}"
@@ -123,11 +134,27 @@ def test_validate_ranges_are_all_about_settings_or_role_variables():
 
 def test_every_role_variable_is_a_setting_or_the_roles_own_and_has_its_spec():
     setting_variables = {variable_of(key) for key in config.SCHEMA} - {None}
-    assert set(DEFAULTS) == setting_variables | ROLE_ONLY
+    assert set(DEFAULTS) == setting_variables | ROLE_ONLY | set(WRITTEN)
     assert set(OPTIONS) == set(DEFAULTS)
     for variable, spec in OPTIONS.items():
         if "default" in spec:  # blinkt_agent_deb_path's default is a lookup
             assert _same(spec["default"], DEFAULTS[variable]), variable
+
+
+@pytest.mark.parametrize("variable", sorted(WRITTEN))
+def test_a_secret_written_to_a_file_is_a_hidden_string_empty_by_default(variable):
+    assert DEFAULTS[variable] == ""
+    assert OPTIONS[variable] == OPTIONS[variable] | {"type": "str", "default": "", "no_log": True}
+    setting, path_var = WRITTEN[variable]
+    assert ROLE_VARS[path_var].startswith("/etc/blinkt-agent/")
+    assert config_key(setting).type is str and config_key(setting).default == ""
+
+
+def test_the_modes_of_each_source_are_the_agents():
+    """tasks/validate.yml refuses a mode the source does not offer, before any change."""
+    modes = ROLE_VARS["_blinkt_agent_source_modes"]
+    assert modes == {name: list(kind.modes) for name, kind in SOURCES.items()}
+    assert OPTIONS["blinkt_agent_source"]["choices"] == list(SOURCES)
 
 
 def test_palette_is_one_dict_with_the_agents_colour_names_and_pattern():
@@ -202,22 +229,30 @@ def test_template_writes_each_variable_under_its_settings_key(tmp_path):
         if key.dotted != "nomad.token"
     }
     palette = {state: f"#0{i}0{i}0{i}" for i, state in enumerate(config.PALETTE_KEYS)}
-    variables = {variable_of(config_key(dotted)): value for dotted, value in values.items()}
-    variables |= {"blinkt_agent_palette": palette, "blinkt_agent_nomad_token": "s3cret-token"}
+    variables: dict[str | None, object] = {
+        variable_of(config_key(dotted)): value for dotted, value in values.items()
+    }
+    secrets: dict[str | None, object] = {
+        "blinkt_agent_nomad_token": "s3cret-token",
+        "blinkt_agent_kubernetes_kubeconfig": "clusters: []\nusers: [{user: {token: s3cret-k}}]\n",
+    }
+    variables |= {"blinkt_agent_palette": palette, **secrets}
     text = render_config(variables)
     settings = _load(text, tmp_path)
     for dotted, value in values.items():
         assert _same(settings[dotted], value), f"{dotted}: {settings[dotted]!r} != {value!r}"
     assert settings.palette == palette
-    # The token goes to its own file, never into the world-readable config.
-    assert "s3cret-token" not in text
+    # Each secret goes to its own file, which the config names; never into the config.
+    assert "s3cret" not in text
     assert settings["nomad.token"] == ""
-    assert settings["nomad.token_file"] == ROLE_VARS["_blinkt_agent_token_file"]
+    for setting, path_var in WRITTEN.values():
+        assert settings[setting] == ROLE_VARS[path_var]
 
 
-def test_template_without_a_token_names_no_token_file(tmp_path):
-    settings = _load(render_config({"blinkt_agent_nomad_token": ""}), tmp_path)
-    assert settings["nomad.token_file"] == ""
+@pytest.mark.parametrize("variable", sorted(WRITTEN))
+def test_template_without_the_secret_names_no_file(tmp_path, variable):
+    settings = _load(render_config({variable: ""}), tmp_path)
+    assert settings[WRITTEN[variable][0]] == ""
 
 
 def config_key(dotted: str) -> config.Key:
