@@ -105,7 +105,9 @@ class KubeClient:
             sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
             if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                    # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would
+                    # drop the SSL object the reading thread is using.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
         self._session.close()
         self._tls.close()
 
