@@ -39,16 +39,18 @@ class Recorder:
 
 
 class Frames:
-    """A display that keeps what it was asked to show; `block` makes show() hang."""
+    """A display that keeps what it was asked to show; `block` makes show() hang
+    (a stuck SPI/GPIO write) until `unblock` lets the test end its agent cleanly."""
 
     def __init__(self):
         self.frames: list[Frame] = []
         self.block = threading.Event()
+        self.unblock = threading.Event()
         self.closed = False
 
     def show(self, frame: Frame) -> None:
         if self.block.is_set():
-            threading.Event().wait()  # a stuck SPI/GPIO write: never returns
+            self.unblock.wait()
         if not self.frames or self.frames[-1] != frame:
             self.frames.append(frame)
 
@@ -129,14 +131,20 @@ def test_watchdog_pings_continue_through_a_long_blocking_query(sim_cluster, reco
 
 def test_a_stuck_display_write_stops_the_pings(sim_cluster, recorder):
     display = Frames()
-    agent, _ = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
+    agent, thread = start(Agent(settings_for(sim_cluster), display, notifier(recorder)))
     wait_for(lambda: recorder.count("WATCHDOG=1") > 2)
     display.block.set()
     time.sleep(0.5)
     before = recorder.count("WATCHDOG=1")
     time.sleep(1.0)
     agent.stop()
-    assert recorder.count("WATCHDOG=1") == before
+    time.sleep(0.2)
+    assert recorder.count("WATCHDOG=1") == before and thread.is_alive()
+    # Systemd's watchdog would kill this process now; here the write returns, and the
+    # loop must still end and stop its source (no thread left to outlive the test).
+    display.unblock.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_a_hung_request_stops_the_pings(sim_cluster, recorder, monkeypatch):
