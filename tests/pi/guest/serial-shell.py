@@ -11,6 +11,7 @@ binary output from breaking the framing. Baked into the image (see image.sh).
 import base64
 import os
 import subprocess
+import tempfile
 import termios
 import tty
 
@@ -24,9 +25,18 @@ def reply(fd: int, text: str) -> None:
 
 
 def run(script: str, timeout: float) -> tuple[int, bytes]:
+    # From a file, not `sh -c`: one argument may not exceed 128 KiB (MAX_ARG_STRLEN),
+    # and put() sends whole .deb files as here-documents.
+    with tempfile.NamedTemporaryFile("w", prefix="serial-shell.", suffix=".sh") as file:
+        file.write(script)
+        file.flush()
+        return run_file(file.name, timeout)
+
+
+def run_file(path: str, timeout: float) -> tuple[int, bytes]:
     try:
         done = subprocess.run(
-            ["/bin/sh", "-c", script],
+            ["/bin/sh", path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
