@@ -353,6 +353,8 @@ def test_remove_stops_the_service_dark_and_purge_removes_config_user_and_unit(
     assert c.sh(f"systemctl is-active {UNIT}", check=False).strip() == "inactive"
     assert c.sh(f"test -f {CONFIG} && getent passwd blinkt-agent", check=False)  # kept
 
+    # The secrets the docs and the role put beside the config go too (their group does).
+    c.sh("cd /etc/blinkt-agent && umask 027 && echo t > nomad-token && echo k > kubeconfig")
     c.apt("purge blinkt-agent")
     assert c.sh("test -e /etc/blinkt-agent || echo gone").strip() == "gone"
     assert c.sh("getent passwd blinkt-agent; getent group blinkt-agent", check=False) == ""
