@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEB_PINS := requests==2.28.1 dnspython==2.3.0 sdnotify==0.3.2 pyyaml==6.0
 # Debian packages the unit tests use (`make venv` needs python3-venv). Without them a
 # test skips, naming the package; `make test` installs them and lets no test skip.
-TEST_DEBS := python3-venv tmux fonts-dejavu-core curl openssl
+TEST_DEBS := python3-venv tmux fonts-dejavu-core curl openssl shellcheck
 
 # One step at a time, even under -j: they share the container image, the apt lock
 # and (on CI's two cores) the CPU their timings need.

@@ -1,7 +1,7 @@
 """BLINKT_TESTS_NO_SKIP=1 (`make test`, so CI): a test that would skip fails instead.
 
 A test that skips where CI runs is a test that cannot fail. Developers without
-tmux, curl, openssl or the DejaVu font still get skips from `make unit`, which
+tmux, curl, openssl, shellcheck or the DejaVu font still get skips from `make unit`, which
 name what to install; `make test` installs all of it (`make deps`, as root)
 and then lets nothing skip, so a missing tool is a failure that says so.
 """
