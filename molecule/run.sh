@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the molecule scenarios against booted bookworm containers (podman).
 #
-#   molecule/run.sh               every scenario (default, fleet)
+#   molecule/run.sh               every scenario (default, fleet, kubernetes)
 #   molecule/run.sh fleet         only the named ones
 #
 # For each scenario a fresh simulator (simulated Nomad API + Consul DNS from
@@ -15,6 +15,13 @@
 # as a higher version, for the upgrade step). The simulator enforces ACLs with a
 # fresh token (BLINKT_SIM_TOKEN), which the role must deliver to the agent
 # and must never print: a scenario whose output contains it fails.
+#
+# The kubernetes scenario gets a simulated k3s API server instead (HTTPS with a
+# fresh CA, the RBAC of deploy/kubernetes/, nodes pi-01 and pi-02, 3 pods of a
+# Deployment on pi-01), and the kubeconfig deploy/kubernetes/make-kubeconfig.sh
+# mints for its service account's token, as DEPLOY.md tells a user:
+# BLINKT_SIM_KUBE_URL, BLINKT_SIM_KUBE_CA, BLINKT_SIM_KUBECONFIG (and the token
+# as BLINKT_SIM_KUBE_TOKEN), which must never be printed either.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/venv.sh"
@@ -101,8 +108,64 @@ start_sim() {
     log "simulator: nomad $BLINKT_SIM_NOMAD_ADDR, dns $BLINKT_SIM_DNS"
 }
 
+# A k3s server's CA and its certificate for 127.0.0.1, made fresh for each run.
+make_pki() {
+    local d=$1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" \
+        -days 2 -subj /CN=molecule-k3s-ca 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/server.key" -out "$d/server.csr" \
+        -subj /CN=k3s 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -out "$d/server.pem" -days 2 -extfile "$d/server.ext" 2>/dev/null
+}
+
+start_kubernetes_sim() {
+    local line="" i pki=$sim_dir/pki
+    mkdir -p "$pki"
+    make_pki "$pki"
+    cat deploy/kubernetes/rbac.yaml - deploy/kubernetes/token-secret.yaml \
+        >"$sim_dir/rbac.yaml" <<<"---"
+    : >"$sim_dir/sim.out"
+    .venv/bin/python -m blinkt_agent.sim.kubernetes --host 127.0.0.1 --port 0 \
+        --node pi-01 --node pi-02 --pods 3 --rbac "$sim_dir/rbac.yaml" \
+        --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
+        >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
+    sim_pid=$!
+    # Its first line: `sim-kubernetes: URL admin-token=TOKEN nodes=... pods=N ...`.
+    for ((i = 0; i < 100; i++)); do
+        line=$(head -n1 "$sim_dir/sim.out")
+        [[ -n $line ]] && break
+        kill -0 "$sim_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ ! $line =~ ^sim-kubernetes:\ (https://[^ ]+)\  ]]; then
+        log "the simulated API server did not start: ${line:-no output}"
+        cat "$sim_dir/sim.err" >&2
+        exit 1
+    fi
+    export BLINKT_SIM_KUBE_URL=${BASH_REMATCH[1]} BLINKT_SIM_KUBE_CA=$pki/ca.pem
+    # A pod elsewhere in the cluster, which pi-01 must not show.
+    curl -fsS --cacert "$BLINKT_SIM_KUBE_CA" -H 'Content-Type: application/json' \
+        -d '{"namespace": "kube-system", "name": "svclb-x7k2p", "node": "pi-02"}' \
+        "$BLINKT_SIM_KUBE_URL/_sim/pods" >/dev/null
+    # The service account's token, as the token controller fills in token-secret.yaml.
+    curl -fsS --cacert "$BLINKT_SIM_KUBE_CA" -H 'Content-Type: application/json' \
+        -d '{"namespace": "blinkt-agent", "service_account": "blinkt-agent"}' \
+        "$BLINKT_SIM_KUBE_URL/_sim/tokens" \
+        | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["token"])' \
+            >"$sim_dir/kube-token"
+    BLINKT_SIM_KUBE_TOKEN=$(<"$sim_dir/kube-token")
+    export BLINKT_SIM_KUBE_TOKEN  # for verify: never in config.toml, nor in the output
+    deploy/kubernetes/make-kubeconfig.sh --server "$BLINKT_SIM_KUBE_URL" \
+        --ca-file "$BLINKT_SIM_KUBE_CA" --token-file "$sim_dir/kube-token" \
+        -o "$sim_dir/kubeconfig"
+    export BLINKT_SIM_KUBECONFIG=$sim_dir/kubeconfig
+    log "simulated k3s API server: $BLINKT_SIM_KUBE_URL"
+}
+
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(default fleet)
+((${#scenarios[@]})) || scenarios=(default fleet kubernetes)
 
 # Molecule says when each action starts and ends; note the times, so that
 # every run reports how long converge, idempotence and verify took.
@@ -122,8 +185,13 @@ timed_molecule() {
 
 summary=()
 total_start=$EPOCHREALTIME
+BLINKT_SIM_KUBE_TOKEN=""
 for scenario in "${scenarios[@]}"; do
-    start_sim "$scenario"
+    if [[ $scenario == kubernetes ]]; then
+        start_kubernetes_sim
+    else
+        start_sim "$scenario"
+    fi
     start=$EPOCHREALTIME
     log "scenario $scenario"
     if ! timed_molecule "$scenario"; then
@@ -144,6 +212,10 @@ for scenario in "${scenarios[@]}"; do
     fi
     if grep -qF "$BLINKT_SIM_TOKEN" "$sim_dir/out.$scenario"; then
         log "scenario $scenario FAILED: the Nomad ACL token appears in the output (no_log missing)"
+        exit 1
+    fi
+    if [[ -n $BLINKT_SIM_KUBE_TOKEN ]] && grep -qF "$BLINKT_SIM_KUBE_TOKEN" "$sim_dir/out.$scenario"; then
+        log "scenario $scenario FAILED: the kubeconfig's token appears in the output (no_log missing)"
         exit 1
     fi
     took=$(awk -v t0="$start" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", t1 - t0 }')
