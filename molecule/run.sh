@@ -84,26 +84,33 @@ sim_nodes() {
     esac
 }
 
-start_sim() {
-    local line="" i
+# launch_sim PATTERN COMMAND...: start a simulator in the background and wait for
+# its first line, which says where it listens; BASH_REMATCH holds PATTERN's groups.
+launch_sim() {
+    local pattern=$1 line="" i
+    shift
     : >"$sim_dir/sim.out"
-    # shellcheck disable=SC2046  # one word per flag
-    .venv/bin/python -m blinkt_agent.sim --host 127.0.0.1 --nomad-port 0 --dns-port 0 \
-        $(sim_nodes "$1") --agent-port 4646 --allocs 3 --token "$BLINKT_SIM_TOKEN" \
-        >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
+    "$@" >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
     sim_pid=$!
-    # Its first line says where it listens: `sim: nomad http://H:P dns H:P nodes=...`.
     for ((i = 0; i < 100; i++)); do
         line=$(head -n1 "$sim_dir/sim.out")
         [[ -n $line ]] && break
         kill -0 "$sim_pid" 2>/dev/null || break
         sleep 0.1
     done
-    if [[ ! $line =~ ^sim:\ nomad\ (http://[^ ]+)\ dns\ ([^ ]+)\  ]]; then
-        log "the simulator did not start: ${line:-no output}"
+    if [[ ! $line =~ $pattern ]]; then
+        log "the simulator ($3) did not start: ${line:-no output}"
         cat "$sim_dir/sim.err" >&2
         exit 1
     fi
+}
+
+start_sim() {
+    # Its first line says where it listens: `sim: nomad http://H:P dns H:P nodes=...`.
+    # shellcheck disable=SC2046  # one word per flag
+    launch_sim '^sim: nomad (http://[^ ]+) dns ([^ ]+) ' \
+        .venv/bin/python -m blinkt_agent.sim --host 127.0.0.1 --nomad-port 0 --dns-port 0 \
+        $(sim_nodes "$1") --agent-port 4646 --allocs 3 --token "$BLINKT_SIM_TOKEN"
     export BLINKT_SIM_NOMAD_ADDR=${BASH_REMATCH[1]} BLINKT_SIM_DNS=${BASH_REMATCH[2]}
     log "simulator: nomad $BLINKT_SIM_NOMAD_ADDR, dns $BLINKT_SIM_DNS"
 }
@@ -121,29 +128,16 @@ make_pki() {
 }
 
 start_kubernetes_sim() {
-    local line="" i pki=$sim_dir/pki
+    local pki=$sim_dir/pki
     mkdir -p "$pki"
     make_pki "$pki"
     cat deploy/kubernetes/rbac.yaml - deploy/kubernetes/token-secret.yaml \
         >"$sim_dir/rbac.yaml" <<<"---"
-    : >"$sim_dir/sim.out"
-    .venv/bin/python -m blinkt_agent.sim.kubernetes --host 127.0.0.1 --port 0 \
-        --node pi-01 --node pi-02 --pods 3 --rbac "$sim_dir/rbac.yaml" \
-        --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
-        >"$sim_dir/sim.out" 2>"$sim_dir/sim.err" &
-    sim_pid=$!
     # Its first line: `sim-kubernetes: URL admin-token=TOKEN nodes=... pods=N ...`.
-    for ((i = 0; i < 100; i++)); do
-        line=$(head -n1 "$sim_dir/sim.out")
-        [[ -n $line ]] && break
-        kill -0 "$sim_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [[ ! $line =~ ^sim-kubernetes:\ (https://[^ ]+)\  ]]; then
-        log "the simulated API server did not start: ${line:-no output}"
-        cat "$sim_dir/sim.err" >&2
-        exit 1
-    fi
+    launch_sim '^sim-kubernetes: (https://[^ ]+) ' \
+        .venv/bin/python -m blinkt_agent.sim.kubernetes --host 127.0.0.1 --port 0 \
+        --node pi-01 --node pi-02 --pods 3 --rbac "$sim_dir/rbac.yaml" \
+        --tls-cert "$pki/server.pem" --tls-key "$pki/server.key"
     export BLINKT_SIM_KUBE_URL=${BASH_REMATCH[1]} BLINKT_SIM_KUBE_CA=$pki/ca.pem
     # A pod elsewhere in the cluster, which pi-01 must not show.
     curl -fsS --cacert "$BLINKT_SIM_KUBE_CA" -H 'Content-Type: application/json' \

@@ -9,6 +9,7 @@ container shares; the RPi.GPIO double stands in for the Blinkt!.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -79,22 +80,31 @@ class Sim:
         self._call("DELETE", f"allocations/{alloc_id}")
 
 
-@pytest.fixture(scope="session")
-def sim() -> Iterator[Sim]:
+@contextlib.contextmanager
+def sim_process(module: str, *args: str, says: str) -> Iterator[re.Match[str]]:
+    """`python -m <module> <args>` on the host until the block ends; the match of
+    `says` on its first line, which tells where it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "blinkt_agent.sim", "--nomad-port", "0", "--dns-port", "0",
-         "--node", NODE, "--allocs", "3"],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+        [sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     assert proc.stdout is not None
     try:
         line = proc.stdout.readline()
-        match = re.match(r"sim: nomad (\S+) dns (\S+) nodes=", line)
-        assert match, f"the simulator did not start: {line!r}"
-        yield Sim(url=match[1], dns=match[2])
+        match = re.match(says, line)
+        assert match, f"{module} did not start: {line!r}"
+        yield match
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Sim]:
+    with sim_process(
+        "blinkt_agent.sim", "--nomad-port", "0", "--dns-port", "0", "--node", NODE,
+        "--allocs", "3", says=r"sim: nomad (\S+) dns (\S+) nodes=",
+    ) as match:  # fmt: skip
+        yield Sim(url=match[1], dns=match[2])
 
 
 # --- the booted container --------------------------------------------------------------------

@@ -10,9 +10,7 @@ same container, and end with the package purged as they found it.
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import requests
 from blinkt_agent.mapping import Palette
 from tests.k8s_helpers import make_ca, make_cert
 
-from .conftest import NODE, REPO, UNIT, Container, wait_for
+from .conftest import NODE, REPO, UNIT, Container, sim_process, wait_for
 from .test_package import CONFIG, DEB, assert_running, dark_after, leds, lit, lit_by_main, main_pid
 
 PALETTE = Palette.default()
@@ -62,25 +60,16 @@ def k3s(pki: Path, tmp_path_factory) -> Iterator[K3s]:
     rbac.write_text(
         (DEPLOY / "rbac.yaml").read_text() + "---\n" + (DEPLOY / "token-secret.yaml").read_text()
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "blinkt_agent.sim.kubernetes", "--host", "127.0.0.1",
-         "--port", "0", "--node", NODE, "--node", "pi-02", "--pods", "3",
-         "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
-         "--rbac", str(rbac)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline()
-        match = re.match(r"sim-kubernetes: (\S+) admin-token=(\S+) ", line)
-        assert match, f"the simulated API server did not start: {line!r}"
+    with sim_process(
+        "blinkt_agent.sim.kubernetes", "--host", "127.0.0.1", "--port", "0",
+        "--node", NODE, "--node", "pi-02", "--pods", "3",
+        "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+        "--rbac", str(rbac), says=r"sim-kubernetes: (\S+) admin-token=(\S+) ",
+    ) as match:  # fmt: skip
         sim = K3s(url=match[1], admin_token=match[2], ca=pki / "server-ca.pem")
         sim.call("POST", "pods", {"namespace": "kube-system", "name": "svclb-x7k2p",
                                   "node": "pi-02", "state": "CrashLoopBackOff"})  # fmt: skip
         yield sim
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def minted_kubeconfig(k3s: K3s, pki: Path, token: str, tmp: Path) -> str:
