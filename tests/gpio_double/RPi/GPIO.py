@@ -3,18 +3,21 @@
 Implements the part of RPi.GPIO that an APA102 driver uses, raising the
 same errors as the real module, and decodes what is clocked out on the
 data/clock pins the way the LEDs would (apa102.py, sampling the data pin on
-each rising clock edge): pixels() is what a Blinkt! shows.
+each rising clock edge): pixels() is what a Blinkt! shows. LEDs on pins of
+their own (a traffic light) are what high() says: lit while driven HIGH.
 
 Stdlib only: the container tests copy this package to .../dist-packages/RPi/.
-When BLINKT_GPIO_DOUBLE_STATE names a file, the decoded LEDs are written
-there (atomically) after each latched frame and on cleanup.
+When BLINKT_GPIO_DOUBLE_STATE names a file, the decoded LEDs and the level of
+every output pin ("pins": {"9": 1, ...}) are written there (atomically) after
+each latched frame, on cleanup, and when a pin other than the APA102's data and
+clock pins is set up or changes its level.
 """
 
 import json
 import os
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Final
 
 from .apa102 import Apa102Decoder
@@ -55,6 +58,7 @@ def _fresh_state():
         "warnings": True,
         "pins": {},  # BCM number → {"direction": OUT|IN, "level": LOW|HIGH}
         "history": deque(maxlen=HISTORY_LIMIT),
+        "writes": Counter(),  # BCM number → output() calls, also those that change nothing
         "decoder": Apa102Decoder(),
         "data_pin": 23,
         "clock_pin": 24,
@@ -89,12 +93,16 @@ def setup(channel, direction, pull_up_down=None, initial=None):
         raise ValueError("An invalid direction was passed to setup()")
     if direction == IN and initial is not None:
         raise ValueError("initial parameter is not valid for inputs")
-    for gpio in _gpios(channel):
+    apa102 = (_state["data_pin"], _state["clock_pin"])
+    gpios = _gpios(channel)
+    for gpio in gpios:
         level = LOW if initial is None else int(bool(initial))
         _state["pins"][gpio] = {"direction": direction, "level": level}
         _record(gpio, level)
-        if gpio in (_state["data_pin"], _state["clock_pin"]):
+        if gpio in apa102:
             _state["cleaned_up"] = False
+    if direction == OUT and any(gpio not in apa102 for gpio in gpios):
+        _write_state_file()
 
 
 def output(channel, value):
@@ -108,6 +116,7 @@ def output(channel, value):
         pin = _state["pins"].get(gpio)
         if pin is None or pin["direction"] != OUT:
             raise RuntimeError("The GPIO channel has not been set up as an OUTPUT")
+        _state["writes"][gpio] += 1
         _drive(gpio, pin, int(bool(level)))
 
 
@@ -169,6 +178,29 @@ def is_setup(gpio):
     return gpio in _state["pins"]
 
 
+def high(pins):
+    """Those of the BCM `pins` (in their order) that are outputs driven HIGH: the lit
+    ones, for LEDs on pins of their own. A pin cleaned up is an input: not lit."""
+    claimed = _state["pins"]
+    return [
+        gpio
+        for gpio in pins
+        if gpio in claimed and claimed[gpio]["direction"] == OUT and claimed[gpio]["level"] == HIGH
+    ]
+
+
+def levels():
+    """{BCM pin: level} of every pin set up as an output (the state file's "pins")."""
+    return {gpio: pin["level"] for gpio, pin in _state["pins"].items() if pin["direction"] == OUT}
+
+
+def writes(pins=None):
+    """How many output() calls went to the BCM `pins` (all pins when None), counting
+    those that left the level as it was (history() records only changes)."""
+    counts = _state["writes"]
+    return sum(counts.values()) if pins is None else sum(counts[gpio] for gpio in pins)
+
+
 # --- internals -----------------------------------------------------------------------
 
 
@@ -196,10 +228,13 @@ def _drive(gpio, pin, level):
         return
     pin["level"] = level
     _record(gpio, level)
-    if gpio == _state["clock_pin"] and level == HIGH:
-        data = _state["pins"].get(_state["data_pin"])
-        if _state["decoder"].clock(data["level"] if data else LOW):
-            _write_state_file()
+    if gpio == _state["clock_pin"]:
+        if level == HIGH:
+            data = _state["pins"].get(_state["data_pin"])
+            if _state["decoder"].clock(data["level"] if data else LOW):
+                _write_state_file()
+    elif gpio != _state["data_pin"]:
+        _write_state_file()
 
 
 def _write_state_file():
@@ -210,6 +245,7 @@ def _write_state_file():
         "pixels": [{"r": r, "g": g, "b": b, "brightness": b5 / 31} for r, g, b, b5 in pixels()],
         "frames": frames_latched(),
         "cleaned_up": _state["cleaned_up"],
+        "pins": {str(gpio): level for gpio, level in sorted(levels().items())},
         "pid": os.getpid(),
     }
     directory = os.path.dirname(os.path.abspath(path))
