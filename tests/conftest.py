@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures_gpio",  # the gpio_double fixture
     "tests.no_skip",  # under `make test` a skip is a failure
     "pytester",  # tests/test_no_skip.py runs pytest on small test files
+    "tests.fixtures_usb",
 ]
 
 # --- simulator fixtures (blinkt_agent.sim): fresh servers on free loopback ports per test ---
