@@ -3,6 +3,7 @@
 import io
 import time
 
+from blinkt_agent.displays import close
 from blinkt_agent.displays.blinkt import BlinktDisplay
 from blinkt_agent.displays.terminal import TerminalDisplay
 from blinkt_agent.frame import Pixel, make_frame
@@ -42,7 +43,7 @@ def main():
     print(f"BlinktDisplay.show on the GPIO double  {seconds * 1e3:8.3f} ms/frame")
     print(f"frames latched by the double           {gpio.frames_latched():4d} of {len(FRAMES)}")
     print(f"GPIO output() calls per frame          {outputs:8.0f}")
-    blinkt.close()
+    close(blinkt)
 
     terminals: tuple[tuple[str, io.StringIO, dict[str, str]], ...] = (
         ("pipe", io.StringIO(), {}),

@@ -19,6 +19,7 @@ import time
 from bench.agent_process import AgentProcess
 from blinkt_agent import config
 from blinkt_agent.agent import Agent
+from blinkt_agent.frame import BLINKT
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.waker import Waker
@@ -44,10 +45,15 @@ class Silent:
 
 
 class NoDisplay:
-    def show(self, frame):
+    shape = BLINKT
+
+    def clear(self) -> None:
         pass
 
-    def close(self):
+    def release(self) -> None:
+        pass
+
+    def show(self, frame):
         pass
 
 

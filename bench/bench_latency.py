@@ -16,11 +16,20 @@ import time
 
 from blinkt_agent import config
 from blinkt_agent.agent import Agent
+from blinkt_agent.frame import BLINKT
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 
 
 class StampingDisplay:
+    shape = BLINKT
+
+    def clear(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
     def __init__(self):
         self.changed = threading.Condition()
         self.count = 0
@@ -33,9 +42,6 @@ class StampingDisplay:
                 self.count += 1
                 self.stamp = time.perf_counter()
                 self.changed.notify_all()
-
-    def close(self):
-        pass
 
 
 class Silent:

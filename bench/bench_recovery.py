@@ -18,7 +18,9 @@ import statistics
 import time
 
 from bench.agent_process import AgentProcess
-from blinkt_agent.mapping import STATUS_PATTERNS, Palette
+from blinkt_agent.frame import BLINKT
+from blinkt_agent.layout.strip import STATUS_COLOURS, status_leds
+from blinkt_agent.mapping import Palette
 from blinkt_agent.sim import SimCluster
 
 OUTAGE_SECONDS = 5.0
@@ -26,7 +28,7 @@ GIVE_UP = 30.0  # before the fix recovery took up to nomad.wait (300 s): do not 
 
 
 def one_round(cluster: SimCluster, agent: AgentProcess) -> tuple[float, float, float]:
-    colour, leds = STATUS_PATTERNS["unreachable"]
+    colour, leds = STATUS_COLOURS["unreachable"], status_leds("unreachable", BLINKT.size)
     unreachable = (colour,) * len(leds)
     running = (Palette.default().running,)
     down = time.monotonic()

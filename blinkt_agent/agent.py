@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from blinkt_agent import config, mapping
+from blinkt_agent import config, displays, mapping
 from blinkt_agent.backoff import Backoff
-from blinkt_agent.displays import Display, make_display
+from blinkt_agent.displays import Display, open_display, reopen_keys
 from blinkt_agent.errors import AgentError, ConfigError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.snapshot import Problem, SourceFailed, Update
@@ -54,12 +54,8 @@ def look_of(settings: config.Settings) -> Look:
 
 
 def display_of(settings: config.Settings, **overrides: Any) -> Display:
-    return make_display(
-        settings["display"],
-        data_pin=settings["blinkt.data_pin"],
-        clock_pin=settings["blinkt.clock_pin"],
-        **overrides,
-    )
+    """The configured display, opened (DisplayError, exit 74, when it cannot be)."""
+    return open_display(settings, **overrides)
 
 
 def source_of(settings: config.Settings, emit: Emit) -> Source:
@@ -181,7 +177,7 @@ class Agent:
         now, now_ns = self._clock(), self._wall_ns()
         # STATUS first: the demo shows it as the caption of this very frame.
         self.notifier.status(status_line(self.view, self.look, now, now_ns))
-        self.display.show(frame(self.view, self.look, now, now_ns))
+        self.display.show(frame(self.view, self.look, now, now_ns, self.display.shape))
 
     def _absorb(self, event: Update | Problem | SourceFailed, now: float) -> None:
         if isinstance(event, Update):
@@ -253,9 +249,10 @@ class Agent:
             log.error("reload refused, keeping the running settings: %s", err)
             self.notifier.ready()
             return
-        display_keys = ("display", "blinkt.data_pin", "blinkt.clock_pin")
-        if any(new[k] != self.settings[k] for k in display_keys):
-            self.display.close()
+        if any(
+            new[k] != self.settings[k] for k in {*reopen_keys(new), *reopen_keys(self.settings)}
+        ):
+            displays.close(self.display)
             self.display = display_of(new)
         self.look = look_of(new)
         if _watch_settings(new) != _watch_settings(self.settings):

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
-from blinkt_agent import __version__, config
+from blinkt_agent import __version__, config, displays
 from blinkt_agent.agent import Agent, display_of, look_of, signals_for, source_of
+from blinkt_agent.displays import DISPLAY_NAMES
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay
 from blinkt_agent.errors import (
     EXIT_FAILURE,
@@ -84,7 +85,7 @@ def _options(default: str | None) -> _Parser:
         "--config", metavar="PATH", help=f"TOML config (default {config.DEFAULT_CONFIG_PATH})"
     )
     common.add_argument("--source", help=" | ".join(SOURCE_NAMES))
-    common.add_argument("--display", help=" | ".join(config.DISPLAYS))
+    common.add_argument("--display", help=" | ".join(DISPLAY_NAMES))
     common.add_argument("--mode", help=" | ".join(config.MODES))
     common.add_argument("--node", help="node name to show (default: this host's own node)")
     common.add_argument("--nomad-addr", metavar="URL", help="Nomad address; skips Consul discovery")
@@ -100,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="blinkt-agent",
         description=(
-            "Show what a Nomad or Kubernetes node runs on a Pimoroni Blinkt! (8 APA102 LEDs)."
+            "Show what a Nomad or Kubernetes node runs on LEDs: a Pimoroni Blinkt!, a traffic "
+            "light, a BlinkStick or a Unicorn HAT."
         ),
         parents=[common],
     )
@@ -118,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration", type=_positive_seconds, metavar="SECONDS", help="stop after this long"
+    )
+    demo.add_argument(
+        "--terminal",
+        action="store_true",
+        help="draw the display's shape in the terminal even where the hardware is present",
     )
     demo.add_argument(
         "--speed",
@@ -240,7 +247,7 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
         with signals_for(agent):  # SIGTERM/SIGINT stop, SIGHUP reloads
             return agent.run()
     finally:
-        agent.display.close()
+        displays.close(agent.display)
 
 
 def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -261,16 +268,19 @@ def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:
         view = View(problem=event.error)
     else:
         view = View(snapshot=event.snapshot)
-    shown = frame(view, look, now, now_ns)
     summary = once_summary(event, status_line(view, look, now, now_ns), kind.label)
-    if isinstance(display, TerminalDisplay):
-        display.show_final(shown, summary)  # LEDs and summary: one line
-    else:
-        display.show(shown)
-        if isinstance(event, Problem):
-            log.error("%s", summary)  # "ERROR …" on stderr, as every other failure
-        else:  # stdout, unless the JSON display owns it (one object)
-            print(summary, file=sys.stderr if settings["display"] == "json" else sys.stdout)
+    # A display with a caption (the terminal) shows the summary beside the LEDs, one line.
+    set_caption = getattr(display, "set_caption", None)
+    if set_caption is not None:
+        set_caption(summary)
+    try:
+        display.show(frame(view, look, now, now_ns, display.shape))
+    finally:
+        display.release()  # the frame stays shown
+    if set_caption is None and isinstance(event, Problem):
+        log.error("%s", summary)  # "ERROR …" on stderr, as every other failure
+    elif set_caption is None:  # stdout, unless the JSON display owns it (one object)
+        print(summary, file=sys.stderr if settings["display"] == "json" else sys.stdout)
     if isinstance(event, Problem):
         return event.error.exit_code
     assert isinstance(event, Update)
@@ -299,5 +309,5 @@ def once_summary(event: Update | Problem, status: str, label: str = "Nomad") -> 
 
 
 def cmd_clear(args: argparse.Namespace, settings: config.Settings) -> int:
-    display_of(settings).close()  # every display goes dark on close
+    displays.close(display_of(settings))
     return EXIT_OK

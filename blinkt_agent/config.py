@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from blinkt_agent import hostnames
+from blinkt_agent.displays import DISPLAY_NAMES, HARDWARE_NAMES
 from blinkt_agent.errors import ConfigError
 from blinkt_agent.mapping import PALETTE_KEYS as PALETTE_KEYS
 from blinkt_agent.sources import SOURCE_NAMES, SOURCES
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("/etc/blinkt-agent/config.toml")
 
-DISPLAYS = ("blinkt", "terminal", "json")
 MODES = ("allocations", "cpu", "memory", "disk", "network", "nodes")
 DISCOVERY = ("auto", "consul", "static")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -45,10 +45,12 @@ _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 class Choice:
     """A check: the value is one of `options` (the role's argument_specs repeat them)."""
 
-    options: tuple[str, ...]
+    options: tuple[str, ...] | tuple[int, ...]
 
     def __call__(self, value: Any) -> str | None:
-        return None if value in self.options else "must be one of " + ", ".join(self.options)
+        if value in self.options:
+            return None
+        return "must be one of " + ", ".join(str(option) for option in self.options)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Key:
 
 _MAIN = (
     Key("", "source", str, "nomad", _choice(SOURCE_NAMES), " | ".join(SOURCE_NAMES)),
-    Key("", "display", str, "blinkt", _choice(DISPLAYS), "blinkt | terminal | json"),
+    Key("", "display", str, "blinkt", _choice(DISPLAY_NAMES), " | ".join(DISPLAY_NAMES)),
     Key("", "mode", str, "allocations", _choice(MODES), " | ".join(MODES)),
     Key(
         "", "brightness", float, 0.2, _range(0.0, 1.0), "0.0..1.0 (APA102 5-bit global brightness)"
@@ -229,6 +231,38 @@ _MAIN = (
     ),
     Key("blinkt", "data_pin", int, 23, _pin, "BCM pin of the APA102 data line"),
     Key("blinkt", "clock_pin", int, 24, _pin, "BCM pin of the APA102 clock line"),
+    # The Low Voltage Labs Pi-Traffic sits on BCM 9, 10, 11 (header pins 21, 19, 23).
+    Key("traffic", "red_pin", int, 9, _pin, "BCM pin of the red light"),
+    Key("traffic", "amber_pin", int, 10, _pin, "BCM pin of the amber light"),
+    Key("traffic", "green_pin", int, 11, _pin, "BCM pin of the green light"),
+    Key("blinkstick", "serial", str, "", None, 'serial number (BS…); "" = the first one found'),
+    Key(
+        "unicornhathd",
+        "rotation",
+        int,
+        0,
+        Choice((0, 90, 180, 270)),
+        "degrees clockwise the picture is turned: 0 | 90 | 180 | 270",
+    ),
+    Key(
+        "unicornhatmini",
+        "rotation",
+        int,
+        0,
+        Choice((0, 180)),
+        "degrees the picture is turned: 0 | 180 (the buttons left or right)",
+    ),
+    *(
+        Key(
+            preview,
+            "looks_like",
+            str,
+            "blinkt",
+            _choice(HARDWARE_NAMES),
+            f"the display whose shape the {preview} display draws: " + " | ".join(HARDWARE_NAMES),
+        )
+        for preview in ("terminal", "json")
+    ),
 )
 _PALETTE_HELP = {
     "overflow": "colour of the overflow LED",
@@ -266,6 +300,10 @@ ENVIRONMENT = {
     "BLINKT_AGENT_NODE": "node",
     "BLINKT_AGENT_BRIGHTNESS": "brightness",
     "BLINKT_AGENT_CONSUL_DNS": "consul.dns",
+    "BLINKT_AGENT_TRAFFIC_RED_PIN": "traffic.red_pin",
+    "BLINKT_AGENT_TRAFFIC_AMBER_PIN": "traffic.amber_pin",
+    "BLINKT_AGENT_TRAFFIC_GREEN_PIN": "traffic.green_pin",
+    "BLINKT_AGENT_BLINKSTICK_SERIAL": "blinkstick.serial",
 }
 
 
@@ -558,6 +596,11 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError('nomad.address: must be set when nomad.discovery = "static"')
     if settings["blinkt.data_pin"] == settings["blinkt.clock_pin"]:
         raise ConfigError("blinkt.clock_pin: must differ from blinkt.data_pin")
+    lights = ("red_pin", "amber_pin", "green_pin")
+    for i, light in enumerate(lights):
+        for earlier in lights[:i]:
+            if settings[f"traffic.{light}"] == settings[f"traffic.{earlier}"]:
+                raise ConfigError(f"traffic.{light}: must differ from traffic.{earlier}")
     cert, key = settings["nomad.client_cert"], settings["nomad.client_key"]
     if bool(cert) != bool(key):
         given, missing = ("client_cert", "client_key") if cert else ("client_key", "client_cert")

@@ -5,7 +5,9 @@ Consul DNS server start on loopback ports and the agent discovers Nomad through 
 exactly as on a Pi; with `--source kubernetes` a simulated k3s API server starts and the
 agent reads it through a kubeconfig, with list + watch. A scripted story changes the
 cluster meanwhile; `--mode nodes` shows the whole cluster, one LED per Pi. The terminal
-shows the LEDs; `--display blinkt` on a Pi lights the real ones (a hardware check).
+shows the LEDs; `--display blinkt` (or any other display) on a Pi lights the real ones (a
+hardware check), and draws that display's shape in the terminal where it is not present,
+or with `--terminal`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from blinkt_agent import config
+from blinkt_agent import config, displays
 from blinkt_agent.agent import Agent, display_of, look_of, signals_for
 from blinkt_agent.displays import Display
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay, colour_name
 from blinkt_agent.errors import DisplayError
+from blinkt_agent.layout import signal
 from blinkt_agent.notify import Notifier
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
@@ -120,10 +123,36 @@ class CaptionNotifier(Notifier):
             super().status(text)
 
 
-def legend_entries(settings: config.Settings) -> list[tuple[str, tuple[int, int, int]]]:
+SIGNAL_LEGEND = ("failed", "pending or stopping", "all running")
+
+
+def legend_entries(
+    settings: config.Settings, display: Display
+) -> list[tuple[str, tuple[int, int, int]]]:
+    if display.shape.kind == "signal":  # the lights' own colours, red first as they hang
+        return list(zip(SIGNAL_LEGEND, signal.LIGHT_COLOURS, strict=True))
     palette = look_of(settings).palette
     legend = CLUSTER_LEGEND if settings["mode"] == "nodes" else LEGEND
     return [(state, palette.colour(state)) for state in legend]
+
+
+def open_demo_display(
+    settings: config.Settings, in_terminal: bool
+) -> tuple[config.Settings, Display, str]:
+    """The display asked for; a hardware display not present here (or `in_terminal`)
+    is drawn in the terminal in its own shape. Also says why it was not lit."""
+    kind = displays.kind_of(settings["display"])
+    why = ""
+    if kind.hardware and not in_terminal:
+        try:
+            return settings, display_of(settings), ""
+        except DisplayError as err:
+            why = f"{err}; drawing it in the terminal instead"
+    if kind.hardware:
+        settings = config.override(
+            settings, {"display": "terminal", "terminal.looks_like": kind.name}, origin="demo"
+        )
+    return settings, display_of(settings), why
 
 
 def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
@@ -140,18 +169,19 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
         story_steps = STEPS
     steps = steps_for(story_steps, flags.get("mode") if fixed_mode else None)
     with world(flags, args.speed, steps) as (settings, story):
-        display = display_of(settings)
+        settings, display, why = open_demo_display(settings, args.terminal)
         agent = Agent(settings, display, CaptionNotifier(display))
+        entries = legend_entries(settings, display)
         if isinstance(display, TerminalDisplay):
             # Only warnings, and above the LED row: the story and STATUS say the rest.
             logging.getLogger("blinkt_agent").setLevel(logging.WARNING)
             if display.can.cursor and sys.stderr.isatty():
                 log_to(LogAbove(display))
-            display.legend(legend_entries(settings), tail=STOP_HINT)
+            if why:
+                display.note(why)
+            display.legend(entries, tail=STOP_HINT)
         else:
-            legend = ", ".join(
-                f"{colour_name(rgb)} {state}" for state, rgb in legend_entries(settings)
-            )
+            legend = ", ".join(f"{colour_name(rgb)} {state}" for state, rgb in entries)
             log.info("demo: %s; %s", legend, STOP_HINT)
         started = time.monotonic()
 
@@ -189,7 +219,7 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
         finally:
             stop.set()
             teller.join(timeout=5)  # the story puts the API back before the servers stop
-            agent.display.close()
+            displays.close(agent.display)
         if failed:
             raise failed[0]
     return 0

@@ -1,7 +1,10 @@
-"""Pixels and frames: the value the mapping produces and the displays show.
+"""Pixels, shapes and frames: the value the mapping produces and the displays show.
 
-A frame is exactly 8 pixels (the Blinkt! has 8 APA102 LEDs, index 0 is the
-LED nearest the Pi's SD card / pin 1 end, as pimoroni/blinkt numbers them).
+A display has a Shape: a strip of N LEDs (the Blinkt!'s 8, a BlinkStick's 1..64), a
+WxH matrix (a Unicorn HAT), or a signal (three fixed-colour lights: red, amber, green).
+A frame is exactly `shape.size` pixels, row by row from the top left; on a strip index
+0 is the first LED (on the Blinkt! the one nearest the Pi's SD card / pin 1 end, as
+pimoroni/blinkt numbers them).
 """
 
 from __future__ import annotations
@@ -9,7 +12,45 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-NUM_PIXELS = 8
+SHAPE_KINDS = ("strip", "matrix", "signal")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a display can draw: `width` x `height` pixels of one `kind` (SHAPE_KINDS)."""
+
+    width: int
+    height: int = 1
+    kind: str = "strip"
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHAPE_KINDS:
+            raise ValueError(f"shape kind {self.kind!r}: expected one of {', '.join(SHAPE_KINDS)}")
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"shape {self.width}x{self.height}: needs at least one pixel")
+        if self.kind != "matrix" and self.height != 1:
+            raise ValueError(f"a {self.kind} is one row, not {self.height}")
+
+    @classmethod
+    def strip(cls, leds: int) -> Shape:
+        return cls(leds)
+
+    @classmethod
+    def matrix(cls, width: int, height: int) -> Shape:
+        return cls(width, height, "matrix")
+
+    @property
+    def size(self) -> int:
+        return self.width * self.height
+
+    def __str__(self) -> str:
+        if self.kind == "matrix":
+            return f"{self.width}x{self.height} matrix"
+        return f"{self.kind} of {self.width}"
+
+
+BLINKT = Shape.strip(8)
+SIGNAL = Shape(3, kind="signal")  # index 0 red, 1 amber, 2 green, as the lights stand
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +74,36 @@ class Pixel:
     def is_off(self) -> bool:
         return self.brightness == 0.0 or (self.r, self.g, self.b) == (0, 0, 0)
 
+    def scaled(self) -> tuple[int, int, int]:
+        """r, g, b times the brightness: for displays without a brightness of their own."""
+        r, g, b = (round(c * self.brightness) for c in (self.r, self.g, self.b))
+        return (r, g, b)
+
 
 OFF = Pixel()
 
-Frame = tuple[Pixel, ...]  # always NUM_PIXELS long
-
-DARK: Frame = (OFF,) * NUM_PIXELS
+Frame = tuple[Pixel, ...]  # always its display's shape.size long
 
 
-def make_frame(pixels: Iterable[Pixel]) -> Frame:
-    """Pad (with OFF) or reject so that a frame is always exactly 8 pixels."""
+def dark(shape: Shape = BLINKT) -> Frame:
+    return (OFF,) * shape.size
+
+
+DARK: Frame = dark(BLINKT)
+
+
+def make_frame(pixels: Iterable[Pixel], shape: Shape = BLINKT) -> Frame:
+    """Pad (with OFF) or reject so that a frame is always exactly `shape.size` pixels."""
     frame = tuple(pixels)
-    if len(frame) > NUM_PIXELS:
-        raise ValueError(f"frame has {len(frame)} pixels; the Blinkt! has {NUM_PIXELS}")
-    return frame + (OFF,) * (NUM_PIXELS - len(frame))
+    if len(frame) > shape.size:
+        raise ValueError(f"frame has {len(frame)} pixels; a {shape} has {shape.size}")
+    return frame + (OFF,) * (shape.size - len(frame))
+
+
+def check_frame(frame: Frame, shape: Shape, display: str) -> None:
+    """ValueError unless `frame` fits `shape` (a display's guard before it writes)."""
+    if len(frame) != shape.size:
+        raise ValueError(f"{display}: frame has {len(frame)} pixels; its {shape} has {shape.size}")
 
 
 def apa102_brightness(brightness: float) -> int:

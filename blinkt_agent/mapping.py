@@ -1,9 +1,10 @@
-"""From the neutral model (blinkt_agent.snapshot) to a Blinkt! frame: pure, no I/O, no clock.
+"""From the neutral model (blinkt_agent.snapshot) to a frame: pure, no I/O, no clock.
 
 Sources have already turned their API's JSON into Workloads and Nodes; here they become
-LEDs. Only the settings (palette, brightness, resource and status names) are validated,
-because they are ours. README.md's "What the LEDs mean" says what each colour and
-pattern means.
+looks (a palette key and a share of the brightness), which a layout
+(blinkt_agent.layout) places on the display's shape. Only the settings (palette,
+brightness, resource and status names) are validated, because they are ours. README.md's
+"What the LEDs mean" says what each colour and pattern means.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from blinkt_agent.errors import ConfigError
-from blinkt_agent.frame import NUM_PIXELS, OFF, Frame, Pixel, make_frame
+from blinkt_agent.frame import BLINKT, Frame, Shape
+from blinkt_agent.layout import STATUS_KINDS as STATUS_KINDS
+from blinkt_agent.layout import Column, Look, layout_for
 from blinkt_agent.snapshot import RESOURCES, STATES, Node, Workload
-
-STATUS_KINDS = ("no_data", "unreachable", "denied", "node_gone")
-
-OVERFLOW_LED = NUM_PIXELS - 1  # with more than 8 workloads (or nodes) this LED says "and more"
 
 RGB = tuple[int, int, int]
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -131,23 +130,19 @@ def allocations_frame(
     linger_s: float,
     brightness: float,
     hidden: bool = False,
+    shape: Shape = BLINKT,
 ) -> Frame:
-    """One LED per shown workload from LED 0; unused LEDs off. `hidden`: one more LED in
-    the unknown colour after them, for workloads the credentials cannot read.
+    """A look per shown workload, oldest first, laid out for `shape` (layout/); `hidden`:
+    one more in the unknown colour after them, for workloads the credentials cannot read.
 
-    More than 8: LEDs 0..6 show the 7 oldest and LED 7 shows the overflow
-    colour, so that a workload is never dropped silently.
+    On a Blinkt!: one LED each from LED 0, unused LEDs off; more than 8: LEDs 0..6 show
+    the 7 oldest and LED 7 the overflow colour, so that a workload is never dropped
+    silently.
     """
-    colours = [palette.colour(w.state) for w in visible(workloads, now_ns, linger_s)]
+    looks = [Look(w.state) for w in visible(workloads, now_ns, linger_s)]
     if hidden:
-        colours.append(palette.unknown)
-    return make_frame(Pixel(*c, brightness) for c in _with_overflow(colours, palette))
-
-
-def _with_overflow(colours: list[RGB], palette: Palette) -> list[RGB]:
-    if len(colours) > NUM_PIXELS:
-        return [*colours[:OVERFLOW_LED], palette.overflow]
-    return colours
+        looks.append(Look("unknown"))
+    return layout_for(shape).items(looks, shape, palette, brightness)
 
 
 def summarize(workloads: Iterable[Workload], now_ns: int, linger_s: float) -> dict[str, int]:
@@ -176,26 +171,6 @@ def describe_counts(
 
 # --- resource bars -------------------------------------------------------------------------------
 
-BAR_GREEN, BAR_AMBER, BAR_RED = (0, 255, 0), (255, 100, 0), (255, 0, 0)
-OVERLOAD_COLOUR = BAR_RED
-NO_CAPACITY_COLOUR = (255, 255, 255)
-NO_CAPACITY_LEDS = (1, 6)
-
-
-def _blend(a: RGB, b: RGB, t: float) -> RGB:
-    red, green, blue = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
-    return (red, green, blue)
-
-
-def _bar_colour(led: int) -> RGB:
-    position = led / (NUM_PIXELS - 1)
-    if position <= 0.5:
-        return _blend(BAR_GREEN, BAR_AMBER, position * 2)
-    return _blend(BAR_AMBER, BAR_RED, position * 2 - 1)
-
-
-BAR_COLOURS = tuple(_bar_colour(led) for led in range(NUM_PIXELS))
-
 
 def resource_usage(node: Node, resource: str) -> tuple[float, float] | None:
     """(used, capacity) of `resource`, or None when the node reports no capacity.
@@ -211,27 +186,16 @@ def resource_usage(node: Node, resource: str) -> tuple[float, float] | None:
     return sum(w.holds.get(resource, 0.0) for w in node.workloads), capacity
 
 
-def resource_frame(node: Node, resource: str, brightness: float) -> Frame:
-    """A bar of the share of capacity in use, from LED 0, coloured green → amber → red.
+def resource_frame(node: Node, resource: str, brightness: float, shape: Shape = BLINKT) -> Frame:
+    """A bar of the share of capacity in use, laid out for `shape`.
 
-    Each LED is 1/8 of the capacity; the last lit LED is dimmed to the part
-    of its step that is used, so the bar moves finer than in eighths. Over
-    100%: all 8 LEDs red. No capacity: the no-capacity pattern (LEDs 1 and 6 white).
+    On a Blinkt!: from LED 0, green → amber → red, each LED 1/8 of the capacity, the
+    last lit LED dimmed to the part of its step that is used. Over 100%: all LEDs red.
+    No capacity: the no-capacity pattern (LEDs 1 and 6 white).
     """
     usage = resource_usage(node, resource)
-    if usage is None:
-        return make_frame(
-            Pixel(*NO_CAPACITY_COLOUR, brightness) if led in NO_CAPACITY_LEDS else OFF
-            for led in range(NUM_PIXELS)
-        )
-    used, capacity = usage
-    if used > capacity:
-        return make_frame([Pixel(*OVERLOAD_COLOUR, brightness)] * NUM_PIXELS)
-    steps = used / capacity * NUM_PIXELS
-    return make_frame(
-        Pixel(*BAR_COLOURS[led], brightness * min(1.0, steps - led)) if steps > led else OFF
-        for led in range(NUM_PIXELS)
-    )
+    share = None if usage is None else usage[0] / usage[1]
+    return layout_for(shape).bar(share, shape, brightness)
 
 
 def _check_resource(resource: str) -> None:
@@ -277,14 +241,22 @@ def nodes_in_order(nodes: Iterable[Node]) -> list[Node]:
 
 
 def nodes_frame(
-    nodes: Iterable[Node], now_ns: int, palette: Palette, linger_s: float, brightness: float
+    nodes: Iterable[Node],
+    now_ns: int,
+    palette: Palette,
+    linger_s: float,
+    brightness: float,
+    shape: Shape = BLINKT,
 ) -> Frame:
-    """One LED per node of the cluster, by name (node_look); more than 8: LEDs 0..6 show
-    the first 7 and LED 7 the overflow colour. No nodes: all off."""
-    looks = [node_look(node, now_ns, linger_s) for node in nodes_in_order(nodes)]
-    if len(looks) > NUM_PIXELS:
-        looks = [*looks[:OVERFLOW_LED], ("overflow", 1.0)]
-    return make_frame(Pixel(*palette.colour(key), brightness * share) for key, share in looks)
+    """The cluster, one node after another by name (node_look), laid out for `shape`: on
+    a strip one LED per node, more than fit: the last LED the overflow colour; on a
+    matrix a column group per node with a pixel per workload. No nodes: all off."""
+    columns = []
+    for node in nodes_in_order(nodes):
+        key, share = node_look(node, now_ns, linger_s)
+        shown = tuple(Look(w.state) for w in visible(node.workloads, now_ns, linger_s))
+        columns.append(Column(Look(key, share), shown))
+    return layout_for(shape).cluster(columns, shape, palette, brightness)
 
 
 def describe_nodes(nodes: Sequence[Node]) -> str:
@@ -297,20 +269,9 @@ def describe_nodes(nodes: Sequence[Node]) -> str:
 
 # --- status patterns -----------------------------------------------------------------------------
 
-# Never one unbroken run of lit LEDs from LED 0, so never mistaken for workloads or a bar.
-STATUS_PATTERNS: dict[str, tuple[RGB, tuple[int, ...]]] = {
-    "no_data": ((0, 0, 255), (0, 7)),  # blue, both ends: started, no answer yet
-    "unreachable": ((255, 100, 0), (0, 2, 4, 6)),  # amber, even LEDs: the API unreachable
-    "denied": ((255, 0, 0), (1, 3, 5, 7)),  # red, odd LEDs: credentials refused (401/403)
-    "node_gone": ((255, 0, 255), (3, 4)),  # magenta, middle pair: node not found
-}
 
-
-def status_frame(kind: str, brightness: float) -> Frame:
+def status_frame(kind: str, brightness: float, shape: Shape = BLINKT) -> Frame:
     """The static pattern for an agent condition that has no workloads to show."""
-    if kind not in STATUS_PATTERNS:
+    if kind not in STATUS_KINDS:
         raise ValueError(f"status {kind!r}: expected one of {', '.join(STATUS_KINDS)}")
-    colour, leds = STATUS_PATTERNS[kind]
-    return make_frame(
-        Pixel(*colour, brightness) if led in leds else OFF for led in range(NUM_PIXELS)
-    )
+    return layout_for(shape).status(kind, shape, brightness)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from blinkt_agent import mapping
 from blinkt_agent.errors import AccessDenied, AgentError, NodeUnknown
-from blinkt_agent.frame import Frame
+from blinkt_agent.frame import BLINKT, Frame, Shape
 from blinkt_agent.snapshot import Snapshot
 
 
@@ -64,19 +64,22 @@ def next_change(view: View, look: Look, now: float, now_ns: int) -> float | None
     return min(waits, default=None)
 
 
-def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
+def frame(view: View, look: Look, now: float, now_ns: int, shape: Shape = BLINKT) -> Frame:
+    """What a display of `shape` shows now."""
     if isinstance(view.problem, AccessDenied):
-        return mapping.status_frame("denied", look.brightness)
+        return mapping.status_frame("denied", look.brightness, shape)
     if isinstance(view.problem, NodeUnknown):
-        return mapping.status_frame("node_gone", look.brightness)
+        return mapping.status_frame("node_gone", look.brightness, shape)
     if view.snapshot is None:
         kind = "unreachable" if view.problem else "no_data"
-        return mapping.status_frame(kind, look.brightness)
+        return mapping.status_frame(kind, look.brightness, shape)
     if view.problem and is_stale(view, look, now):
-        return mapping.status_frame("unreachable", look.brightness)
+        return mapping.status_frame("unreachable", look.brightness, shape)
     snap = view.snapshot
     if look.mode == "nodes":
-        return mapping.nodes_frame(snap.nodes, now_ns, look.palette, look.linger, look.brightness)
+        return mapping.nodes_frame(
+            snap.nodes, now_ns, look.palette, look.linger, look.brightness, shape
+        )
     if look.mode == "allocations":
         return mapping.allocations_frame(
             snap.node.workloads,
@@ -85,10 +88,11 @@ def frame(view: View, look: Look, now: float, now_ns: int) -> Frame:
             look.linger,
             look.brightness,
             hidden=snap.hidden > 0,
+            shape=shape,
         )
     if snap.node.capacity is None:  # not read for this view yet (the mode just changed)
-        return mapping.status_frame("no_data", look.brightness)
-    return mapping.resource_frame(snap.node, look.mode, look.brightness)
+        return mapping.status_frame("no_data", look.brightness, shape)
+    return mapping.resource_frame(snap.node, look.mode, look.brightness, shape)
 
 
 def status_line(view: View, look: Look, now: float, now_ns: int) -> str:

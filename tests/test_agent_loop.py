@@ -12,7 +12,7 @@ import requests
 from blinkt_agent import config, mapping
 from blinkt_agent.agent import Agent, signals_for, source_of
 from blinkt_agent.errors import Unreachable
-from blinkt_agent.frame import Frame
+from blinkt_agent.frame import BLINKT, DARK, Frame
 from blinkt_agent.notify import Notifier
 from blinkt_agent.snapshot import Problem, Snapshot, Update
 from blinkt_agent.sources.nomad.normalise import node_of
@@ -54,7 +54,12 @@ class Frames:
         if not self.frames or self.frames[-1] != frame:
             self.frames.append(frame)
 
-    def close(self) -> None:
+    shape = BLINKT
+
+    def clear(self) -> None:
+        self.show(DARK)
+
+    def release(self) -> None:
         self.closed = True
 
 

@@ -210,7 +210,7 @@ def test_once_exits_69_when_nomad_cannot_be_reached(tmp_path, sim_cluster):
     assert result.stderr.endswith(": connection refused\n") and result.stderr.count("\n") == 1
     assert result.stdout == ""
     state, lit = leds(tmp_path)
-    assert len(lit) == 4 and not state["cleaned_up"]  # the amber pattern stays shown
+    assert len(lit) == 4 and state["cleaned_up"]  # pins handed back, the amber pattern stays
 
 
 def test_once_exits_69_when_consul_dns_has_no_nomad(tmp_path, sim_cluster):

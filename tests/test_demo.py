@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from blinkt_agent import mapping
+from blinkt_agent.layout import OVERLOAD_COLOUR
+from blinkt_agent.layout.strip import bar_colours
 from tests.screen import (
     DARK_ROW,
     SGR_COLOUR,
@@ -66,7 +68,7 @@ def test_demo_mode_flag_is_honoured_and_the_story_keeps_it():
     assert any(level > 0 for frame in bars for *_, level in frame)
     for frame in bars:  # every lit LED is the bar's colour at its place: never an allocation
         for led, (r, g, b, level) in enumerate(frame):
-            assert level == 0 or (r, g, b) in (mapping.BAR_COLOURS[led], mapping.OVERLOAD_COLOUR)
+            assert level == 0 or (r, g, b) in (bar_colours(8)[led], OVERLOAD_COLOUR)
     assert "CPU view" not in stderr and "Memory view" not in stderr
     assert "Job api placed" in stderr  # the story itself goes on
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from blinkt_agent.displays import make_display
+from blinkt_agent import config
+from blinkt_agent.displays import close, open_display
 from blinkt_agent.displays.blinkt import BlinktDisplay
 from blinkt_agent.errors import EXIT_IOERR, ConfigError, DisplayError
 from blinkt_agent.frame import DARK, Pixel, apa102_brightness, make_frame
@@ -47,8 +48,8 @@ def test_each_new_frame_is_latched(gpio_double):
 def test_close_leaves_the_leds_dark_and_releases_the_pins(gpio_double):
     display = BlinktDisplay(gpio=gpio_double)
     display.show(FRAME)
-    display.close()
-    display.close()
+    close(display)
+    close(display)
     assert gpio_double.pixels() == decoded(DARK)
     assert not gpio_double.is_setup(23) and not gpio_double.is_setup(24)
 
@@ -56,13 +57,16 @@ def test_close_leaves_the_leds_dark_and_releases_the_pins(gpio_double):
 def test_close_releases_only_our_pins(gpio_double):
     gpio_double.setmode(gpio_double.BCM)
     gpio_double.setup(4, gpio_double.OUT)
-    BlinktDisplay(gpio=gpio_double).close()
+    close(BlinktDisplay(gpio=gpio_double))
     assert gpio_double.is_setup(4)
 
 
 def test_custom_pins_drive_the_leds(gpio_double):
     gpio_double.configure(data_pin=5, clock_pin=6)
-    make_display("blinkt", data_pin=5, clock_pin=6, gpio=gpio_double).show(FRAME)
+    open_display(
+        config.override(config.defaults(), {"blinkt.data_pin": 5, "blinkt.clock_pin": 6}),
+        gpio=gpio_double,
+    ).show(FRAME)
     assert gpio_double.pixels() == decoded(FRAME)
 
 
@@ -119,4 +123,4 @@ def test_other_setup_failure_is_a_display_error_naming_the_pins(gpio_double, mon
 
 def test_unknown_display_name_is_a_config_error_naming_display():
     with pytest.raises(ConfigError, match="display = 'lcd'"):
-        make_display("lcd")
+        open_display(config.defaults(), "lcd")

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from blinkt_agent import mapping
-from blinkt_agent.displays import make_display
+from blinkt_agent import config, mapping
+from blinkt_agent.displays import close, open_display
 from blinkt_agent.displays.terminal import (
     ERASE_DOWN,
     LogAbove,
@@ -26,6 +26,7 @@ from blinkt_agent.displays.terminal import (
 )
 from blinkt_agent.errors import DisplayError
 from blinkt_agent.frame import DARK, Pixel, make_frame
+from blinkt_agent.layout.strip import bar_colours
 from tests.lock_probe import locks_taken
 
 GREEN = make_frame([Pixel(0, 255, 0, 1.0), Pixel(0, 0, 255, 0.0)])
@@ -108,7 +109,7 @@ def test_sigwinch_redraws_the_row_at_the_new_width():
             time.sleep(0.01)
         assert len(last_row(stream.getvalue())) == 49
     finally:
-        display.close()
+        close(display)
     assert signal.getsignal(signal.SIGWINCH) in (signal.SIG_DFL, None)  # handed back on close
 
 
@@ -116,20 +117,22 @@ def test_close_clears_the_caption_and_ends_the_line_once():
     stream, display = tty_display()
     display.set_caption("node pi-01: 1 allocation")
     display.show(RED)
-    display.close()
-    display.close()
+    close(display)
+    close(display)
     out = stream.getvalue()
     assert out.endswith("\n") and out.count("\n") == 1
     assert last_row(out) == " ".join(["\u00b7"] * 8)  # dark, no status text
 
 
-def test_show_final_keeps_the_whole_caption_and_no_dark_frame_follows():
-    stream, display = tty_display(columns=30)
-    display.show_final(RED, "Nomad unreachable: Nomad 127.0.0.1:4646: connection refused")
-    display.close()
+def test_release_leaves_the_frame_and_caption_on_screen_and_ends_the_line():
+    stream, display = tty_display(columns=80)
+    display.set_caption("Nomad unreachable")
+    display.show(RED)
+    display.release()
+    display.release()
     out = stream.getvalue()
-    assert out.count("\n") == 1
-    assert last_row(out).endswith("connection refused")  # longer than 30: not cut
+    assert out.endswith("\n") and out.count("\n") == 1
+    assert last_row(out).endswith("Nomad unreachable")
 
 
 def test_a_note_goes_above_and_the_row_is_drawn_again_below_it():
@@ -203,7 +206,7 @@ def test_term_dumb_gets_plain_lines_without_any_escape():
     display.show(GREEN)
     display.note("Nomad is back")
     display.show(RED)
-    display.close()
+    close(display)
     out = stream.getvalue()
     assert not ANY_ESCAPE.search(out) and "\r" not in out
     lines = out.splitlines()
@@ -234,11 +237,11 @@ def test_plain_stream_keeps_the_whole_caption():
 
 def test_close_on_a_plain_stream_prints_the_dark_frame_without_the_caption():
     stream = io.StringIO()
-    display = make_display("terminal", stream=stream)
+    display = open_display(config.defaults(), "terminal", stream=stream)
     assert isinstance(display, TerminalDisplay)
     display.set_caption("node pi-01")
     display.show(RED)
-    display.close()
+    close(display)
     assert stream.getvalue().splitlines()[-1] == " ".join(["off"] * 8)
 
 
@@ -274,8 +277,8 @@ def test_every_default_colour_has_its_own_letter():
 
 
 def test_a_resource_bar_reads_green_to_red():
-    assert colour_letter(mapping.BAR_COLOURS[0]) == "G"
-    assert colour_letter(mapping.BAR_COLOURS[-1]) == "R"
+    assert colour_letter(bar_colours(8)[0]) == "G"
+    assert colour_letter(bar_colours(8)[-1]) == "R"
     assert colour_name((0, 60, 0)) == "green" and colour_name((0, 0, 0)) == "off"
 
 
@@ -309,4 +312,4 @@ def test_the_sigwinch_handler_takes_no_lock():
             time.sleep(0.01)
         assert len(last_row(stream.getvalue())) == 39
     finally:
-        display.close()
+        close(display)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from blinkt_agent import mapping
 from blinkt_agent.errors import ConfigError
-from blinkt_agent.frame import NUM_PIXELS, OFF, Pixel
+from blinkt_agent.frame import BLINKT, OFF, Pixel
 from blinkt_agent.mapping import STATUS_KINDS, Palette, describe_counts, status_frame
 from blinkt_agent.snapshot import STATES
 from blinkt_agent.sources.nomad.normalise import workload_of, workloads_of
@@ -241,7 +241,7 @@ def well_formed(count_range=(0, 20)):
 @given(alloc_lists | json_junk, brightnesses)
 def test_any_json_gives_eight_valid_pixels(allocs, brightness):
     shown = frame(allocs, brightness)
-    assert len(shown) == NUM_PIXELS
+    assert len(shown) == BLINKT.size
     assert all(isinstance(pixel, Pixel) for pixel in shown)
 
 
@@ -249,7 +249,7 @@ def test_any_json_gives_eight_valid_pixels(allocs, brightness):
 @given(st.lists(nomad_alloc | json_junk, min_size=1, max_size=4), st.integers(50, 300))
 def test_huge_allocation_lists_still_give_eight_pixels(sample, repeat):
     allocs = sample * repeat
-    assert len(frame(allocs)) == NUM_PIXELS
+    assert len(frame(allocs)) == BLINKT.size
     assert sum(summarize(allocs, NOW, LINGER).values()) == len(
         visible_allocations(allocs, NOW, LINGER)
     )
@@ -263,7 +263,7 @@ def test_lit_leds_are_one_run_from_the_first(allocs):
 
 @given(alloc_lists)
 def test_overflow_marker_shows_exactly_when_more_than_eight_are_visible(allocs):
-    overflowing = len(visible_allocations(allocs, NOW, LINGER)) > NUM_PIXELS
+    overflowing = len(visible_allocations(allocs, NOW, LINGER)) > BLINKT.size
     assert (frame(allocs)[-1] == Pixel(*PALETTE.overflow, 0.5)) == overflowing
 
 

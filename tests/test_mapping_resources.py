@@ -6,13 +6,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blinkt_agent import mapping
-from blinkt_agent.frame import NUM_PIXELS, OFF, Pixel
-from blinkt_agent.mapping import BAR_COLOURS, NO_CAPACITY_LEDS, OVERLOAD_COLOUR
+from blinkt_agent.frame import BLINKT, OFF, Pixel
+from blinkt_agent.layout import OVERLOAD_COLOUR
+from blinkt_agent.layout.strip import bar_colours, no_capacity_leds
 from blinkt_agent.sim.nomad import SimNomad, Task
 from blinkt_agent.sim.nomad.documents import allocated_resources
 from blinkt_agent.sim.nomad.state import Alloc
 from blinkt_agent.snapshot import RESOURCES
 from blinkt_agent.sources.nomad.normalise import allocation_usage, node_of
+
+BAR_COLOURS = bar_colours(BLINKT.size)
+NO_CAPACITY_LEDS = no_capacity_leds(BLINKT.size)
 
 
 def resource_usage(node, allocs, resource):
@@ -254,7 +258,7 @@ def test_bar_runs_from_green_through_amber_to_red():
 
 def test_over_capacity_lights_every_led_red():
     shown = resource_frame(new_node(cpu=100), [new_alloc(cpu=150)], "cpu", 0.3)
-    assert shown == (Pixel(*OVERLOAD_COLOUR, 0.3),) * NUM_PIXELS
+    assert shown == (Pixel(*OVERLOAD_COLOUR, 0.3),) * BLINKT.size
 
 
 def test_no_capacity_shows_its_own_pattern():
@@ -275,7 +279,7 @@ resources = st.sampled_from(RESOURCES)
 
 @given(json_junk, st.lists(json_junk, max_size=5) | json_junk, resources, st.floats(0, 1))
 def test_any_json_gives_eight_pixels(node, allocs, resource, brightness):
-    assert len(resource_frame(node, allocs, resource, brightness)) == NUM_PIXELS
+    assert len(resource_frame(node, allocs, resource, brightness)) == BLINKT.size
 
 
 @given(st.integers(1, 10_000), amounts, amounts, resources)
@@ -288,7 +292,7 @@ def test_bar_grows_with_usage(capacity, used, more, resource):
     if used + more <= capacity:
         assert brightness_sum(smaller) <= brightness_sum(bigger)
     else:
-        assert bigger == (Pixel(*OVERLOAD_COLOUR, 1.0),) * NUM_PIXELS
+        assert bigger == (Pixel(*OVERLOAD_COLOUR, 1.0),) * BLINKT.size
 
 
 @given(st.integers(1, 10_000), st.floats(0, 1), resources, st.floats(0.01, 1))
@@ -296,7 +300,7 @@ def test_bar_lights_exactly_the_used_share_of_eight_leds(capacity, share, resour
     used = capacity * share
     node = new_node(cpu=capacity, memory=capacity, disk=capacity, mbits=capacity)
     shown = resource_frame(node, [old_alloc(used, used, used, used)], resource, brightness)
-    assert brightness_sum(shown) / brightness == pytest.approx(share * NUM_PIXELS, abs=1e-6)
+    assert brightness_sum(shown) / brightness == pytest.approx(share * BLINKT.size, abs=1e-6)
 
 
 hooks = st.sampled_from([None, "prestart", "poststart", "poststop"])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from blinkt_agent import config, mapping
 from blinkt_agent.agent import source_of
-from blinkt_agent.frame import NUM_PIXELS, OFF, Pixel
+from blinkt_agent.frame import BLINKT, OFF, Pixel
 from blinkt_agent.outside import dig
 from blinkt_agent.sim import SimCluster
 from blinkt_agent.sim.cluster import loopback_hosts
@@ -120,8 +120,8 @@ nodes_strategy = st.lists(
 @given(nodes_strategy, st.floats(0.01, 1.0))
 def test_any_cluster_gives_eight_pixels_lit_from_the_first_led(nodes, brightness):
     shown = mapping.nodes_frame(nodes, NOW, PALETTE, 300, brightness)
-    count = min(len(nodes), NUM_PIXELS)
-    assert [not p.is_off for p in shown] == [True] * count + [False] * (NUM_PIXELS - count)
+    count = min(len(nodes), BLINKT.size)
+    assert [not p.is_off for p in shown] == [True] * count + [False] * (BLINKT.size - count)
 
 
 @given(nodes_strategy)

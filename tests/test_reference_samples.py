@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from blinkt_agent import mapping
-from blinkt_agent.frame import NUM_PIXELS
+from blinkt_agent.frame import BLINKT
 from blinkt_agent.outside import dig
 from blinkt_agent.sim import SimNomad
 from blinkt_agent.sources.nomad.normalise import node_of, workloads_of
@@ -86,7 +86,7 @@ def test_node_allocations_map_to_one_led_each_oldest_first():
     allocations = sample("node_allocations.json")
     now = _now_after_failure(allocations, 10)
     frame = mapping.allocations_frame(workloads_of(allocations), now, PALETTE, 300, 0.5)
-    assert len(frame) == NUM_PIXELS
+    assert len(frame) == BLINKT.size
     # By CreateIndex: metrics (lost), web, api, cache (stopping), web (pending), report
     # (failed); backup is complete and not shown.
     assert colours(frame) == [

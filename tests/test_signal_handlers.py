@@ -6,16 +6,21 @@ import pytest
 
 from blinkt_agent import config
 from blinkt_agent.agent import Agent, signals_for
-from blinkt_agent.frame import Frame
+from blinkt_agent.frame import BLINKT, Frame
 from blinkt_agent.notify import Notifier
 from tests.lock_probe import locks_taken
 
 
 class NoDisplay:
-    def show(self, frame: Frame) -> None:
+    shape = BLINKT
+
+    def clear(self) -> None:
         pass
 
-    def close(self) -> None:
+    def release(self) -> None:
+        pass
+
+    def show(self, frame: Frame) -> None:
         pass
 
 

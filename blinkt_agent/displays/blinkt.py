@@ -7,10 +7,13 @@ BlinktDisplay is made without an injected `gpio` module.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from blinkt_agent.errors import DisplayError
-from blinkt_agent.frame import DARK, NUM_PIXELS, Frame, apa102_brightness
+from blinkt_agent.frame import BLINKT, DARK, Frame, Shape, apa102_brightness, check_frame
+
+if TYPE_CHECKING:
+    from blinkt_agent.config import Settings
 
 DATA_PIN = 23  # BCM numbers, as wired on the Blinkt!
 CLOCK_PIN = 24
@@ -50,14 +53,18 @@ def apa102_bits(frame: Frame) -> list[int]:
 
     Each LED word is 0b111 + 5-bit brightness, then blue, green, red.
     """
-    if len(frame) != NUM_PIXELS:
-        raise ValueError(f"frame has {len(frame)} pixels; the Blinkt! has {NUM_PIXELS}")
+    check_frame(frame, BLINKT, "blinkt")
     data = bytearray()
     for pixel in frame:
         data += bytes((LED_HEADER | apa102_brightness(pixel.brightness), pixel.b, pixel.g, pixel.r))
     bits = [0] * START_FRAME_BITS
     bits += [byte >> shift & 1 for byte in data for shift in range(7, -1, -1)]
     return bits + [0] * END_FRAME_BITS
+
+
+def open_display(settings: Settings, *, gpio: Gpio | None = None) -> BlinktDisplay:
+    """The Blinkt! on the pins of the [blinkt] settings."""
+    return BlinktDisplay(settings["blinkt.data_pin"], settings["blinkt.clock_pin"], gpio=gpio)
 
 
 class BlinktDisplay:
@@ -74,7 +81,7 @@ class BlinktDisplay:
         self._gpio = gpio if gpio is not None else _import_rpi_gpio()
         self._data_pin, self._clock_pin = data_pin, clock_pin
         self._last: Frame | None = None
-        self._closed = False
+        self._released = False
         try:
             self._gpio.setmode(self._gpio.BCM)
             self._gpio.setwarnings(False)
@@ -90,14 +97,22 @@ class BlinktDisplay:
         self._write(frame)
         self._last = frame
 
-    def close(self) -> None:
-        """Turn the LEDs off and release our two pins (only ours); safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
+    @property
+    def shape(self) -> Shape:
+        return BLINKT
+
+    def clear(self) -> None:
+        """Turn the LEDs off (unless the pins are already released)."""
+        if not self._released:
             self._write(DARK)
-        finally:
+            self._last = DARK
+
+    def release(self) -> None:
+        """Release our two pins (only ours), the LEDs as they are; safe to call twice.
+
+        The LEDs keep what they last latched: APA102s need no refresh."""
+        if not self._released:
+            self._released = True
             self._gpio.cleanup([self._data_pin, self._clock_pin])
 
     def _write(self, frame: Frame) -> None:

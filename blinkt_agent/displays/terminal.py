@@ -1,17 +1,18 @@
-"""The 8 LEDs drawn in a terminal, for the demo and for machines without a Blinkt!.
+"""A display's LEDs drawn in a terminal, for the demo and for machines without the hardware.
 
-On a terminal that takes cursor control there is exactly one LED row, redrawn in
-place: the cursor rests at the start of that row, and every redraw erases from
-there to the end of the screen, so a row that the terminal re-wrapped after a
-resize is erased whole. The status text beside the LEDs is cut to the terminal's
-width, which is read again at every draw and on SIGWINCH. Lines that scroll
-away (the demo's story, log lines) are written above the row. The SIGWINCH
-handler only wakes a thread that redraws: a handler that took a lock could
-deadlock with the code it interrupted, which may hold that very lock.
+It draws any display's shape (terminal.looks_like): a strip or a traffic light as one
+row, a matrix as one row per matrix row, the caption beside the first. On a terminal
+that takes cursor control the LED rows are redrawn in place: the cursor rests at the
+start of the first, and every redraw erases from there to the end of the screen, so a
+row that the terminal re-wrapped after a resize is erased whole. The status text beside
+the LEDs is cut to the terminal's width, which is read again at every draw and on
+SIGWINCH. Lines that scroll away (the demo's story, log lines) are written above the
+row. The SIGWINCH handler only wakes a thread that redraws: a handler that took a lock
+could deadlock with the code it interrupted, which may hold that very lock.
 
-Without cursor control (TERM=dumb) every change is a plain line; without a
-terminal at all (a pipe, a file) it is a plain line in hex for scripts. NO_COLOR
-(https://no-color.org) and TERM=dumb draw each LED as the letter of its colour.
+Without cursor control (TERM=dumb) every change is a plain line; without a terminal at
+all (a pipe, a file) it is a plain line in hex for scripts. NO_COLOR (https://no-
+color.org) and TERM=dumb draw each LED as the letter of its colour.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from blinkt_agent.errors import DisplayError
-from blinkt_agent.frame import DARK, Frame, Pixel
+from blinkt_agent.frame import BLINKT, Frame, Pixel, Shape, check_frame, dark
 from blinkt_agent.outside import one_line
 from blinkt_agent.waker import Waker
+
+if TYPE_CHECKING:
+    from blinkt_agent.config import Settings
 
 LIT, UNLIT, ELLIPSIS = "\u25cf", "\u00b7", "\u2026"  # ● · …
 ASCII_LIT, ASCII_UNLIT, ASCII_ELLIPSIS = "o", ".", "..."
@@ -142,8 +146,15 @@ class Capabilities:
         return cls(terminal, cursor, colour)
 
 
+def open_display(settings: Settings, *, stream: TextIO | None = None) -> TerminalDisplay:
+    """The terminal, drawing the shape of the display named by terminal.looks_like."""
+    from blinkt_agent.displays import kind_of
+
+    return TerminalDisplay(stream, shape=kind_of(settings["terminal.looks_like"]).shape)
+
+
 class TerminalDisplay:
-    """Eight LEDs and a caption as one row of a terminal (see the module docstring).
+    """LEDs in `shape` and a caption as rows of a terminal (see the module docstring).
 
     `environ` gives TERM and NO_COLOR; `columns` the terminal width (default: asked
     of the stream's terminal at each draw); `watch_resize` redraws on SIGWINCH.
@@ -153,11 +164,13 @@ class TerminalDisplay:
         self,
         stream: TextIO | None = None,
         *,
+        shape: Shape = BLINKT,
         environ: Mapping[str, str] | None = None,
         columns: Callable[[], int] | None = None,
         watch_resize: bool = True,
     ) -> None:
         self._stream = stream if stream is not None else sys.stdout
+        self._shape = shape
         environ = os.environ if environ is None else environ
         self.can = Capabilities.of(self._stream, environ)
         self._columns = columns or self._terminal_columns(environ)
@@ -174,6 +187,10 @@ class TerminalDisplay:
 
     # --- what users of the display call -------------------------------------------------
 
+    @property
+    def shape(self) -> Shape:
+        return self._shape
+
     def set_caption(self, text: str) -> None:
         """Text shown after the LEDs from the next show() on (the demo's STATUS)."""
         self._caption = one_line(text)
@@ -183,9 +200,10 @@ class TerminalDisplay:
         with self._lock:
             if self._closed or (frame, self._caption) == self._shown:
                 return
+            check_frame(frame, self._shape, "terminal")
             self._shown = (frame, self._caption)
             if self.can.cursor:
-                self._write("\r" + ERASE_DOWN + self._row(frame, self._caption) + "\r")
+                self._write("\r" + ERASE_DOWN + self._row(frame, self._caption) + self._home())
                 self._row_drawn = True
             else:
                 self._write(self._line(frame, self._caption) + "\n")
@@ -233,29 +251,30 @@ class TerminalDisplay:
                 yield
             finally:
                 if self._row_drawn and self._shown is not None and not self._closed:
-                    self._write(self._row(*self._shown) + "\r")
+                    self._write(self._row(*self._shown) + self._home())
 
-    def show_final(self, frame: Frame, caption: str) -> None:
-        """`frame` and the whole `caption` as the last line, left on screen (for `once`)."""
+    def clear(self) -> None:
+        """The LEDs dark, without the caption."""
         with self._lock:
-            caption = one_line(caption)
-            if self.can.cursor:
-                self._write("\r" + ERASE_DOWN + self._paint(self._segments(frame, caption)) + "\n")
-            else:
-                self._write(self._line(frame, caption, cut=False) + "\n")
-            self._row_drawn = False
-            self._end()
+            self._caption = ""
+            self.show(dark(self._shape))
 
-    def close(self) -> None:
-        """Show the LEDs dark without the caption and end the line; safe to call twice."""
+    def release(self) -> None:
+        """Leave the rows on screen, the caption whole (nothing redraws them, so it may
+        wrap), and end the line below them; safe to call twice."""
         with self._lock:
             if self._closed:
                 return
-            if self.can.cursor:
-                self._write("\r" + ERASE_DOWN + self._row(DARK, "") + "\n")
+            if self._row_drawn and self._shown is not None:
+                whole = self._row(*self._shown, cut=False)
+                if whole != self._row(*self._shown):
+                    # Over the rows as drawn, which the whole ones cover: no erase from the
+                    # top left, which tmux would copy to its history (scroll-on-clear).
+                    self._write("\r" + whole + "\n")
+                else:  # below the rows, as they are
+                    down = self._shape.height - 1
+                    self._write((f"\x1b[{down}B" if down else "") + "\n")
                 self._row_drawn = False
-            elif self._shown != (DARK, ""):
-                self._write(self._line(DARK, "") + "\n")
             self._end()
 
     # --- drawing --------------------------------------------------------------------------
@@ -290,24 +309,36 @@ class TerminalDisplay:
             for p in frame
         ]
 
-    def _segments(self, frame: Frame, caption: str) -> list[Segment]:
-        segments: list[Segment] = []
-        for led in self._leds(frame):
-            segments += [led, (None, " ")]
-        segments = segments[:-1]
-        return [*segments, (None, f"  {caption}")] if caption else segments
+    def _lines(self, frame: Frame, caption: str) -> list[list[Segment]]:
+        """A list of segments per row of the shape; the caption beside the first."""
+        leds, width = self._leds(frame), self._shape.width
+        lines: list[list[Segment]] = []
+        for top in range(0, len(leds), width):
+            segments: list[Segment] = []
+            for led in leds[top : top + width]:
+                segments += [led, (None, " ")]
+            lines.append(segments[:-1])
+        if caption:
+            lines[0] = [*lines[0], (None, f"  {caption}")]
+        return lines
 
-    def _row(self, frame: Frame, caption: str) -> str:
-        segments = fit(self._segments(frame, caption), self._usable_columns(), self._symbols[2])
-        return self._paint(segments)
+    def _row(self, frame: Frame, caption: str, cut: bool = True) -> str:
+        """The shape's rows, each cut to the width; the cursor after the last."""
+        columns, ellipsis = self._usable_columns(), self._symbols[2]
+        return "\n".join(
+            self._paint(fit(line, columns, ellipsis) if cut else line)
+            for line in self._lines(frame, caption)
+        )
 
-    def _line(self, frame: Frame, caption: str, cut: bool = True) -> str:
+    def _home(self) -> str:
+        """From the end of the last row back to the start of the first."""
+        up = self._shape.height - 1
+        return "\r" + (f"\x1b[{up}A" if up else "")
+
+    def _line(self, frame: Frame, caption: str) -> str:
         if not self.can.terminal:  # a pipe or a file: for scripts, no width
             return render_plain(frame) + (f"  {caption}" if caption else "")
-        segments = self._segments(frame, caption)
-        if cut:
-            segments = fit(segments, self._usable_columns(), self._symbols[2])
-        return self._paint(segments)
+        return self._row(frame, caption)
 
     def _paint(self, segments: Sequence[Segment]) -> str:
         if not self.can.colour:
@@ -390,7 +421,7 @@ class TerminalDisplay:
                     return
                 if self._row_drawn and self._shown is not None:
                     with contextlib.suppress(DisplayError):
-                        self._write("\r" + ERASE_DOWN + self._row(*self._shown) + "\r")
+                        self._write("\r" + ERASE_DOWN + self._row(*self._shown) + self._home())
 
 
 def _text(segments: Sequence[Segment]) -> str:
