@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.no_skip",  # under `make test` a skip is a failure
     "pytester",  # tests/test_no_skip.py runs pytest on small test files
     "tests.fixtures_usb",
+    "tests.fixtures_spi",  # the spi_double, hd_double and mini_double fixtures
 ]
 
 # --- simulator fixtures (blinkt_agent.sim): fresh servers on free loopback ports per test ---
