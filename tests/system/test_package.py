@@ -215,6 +215,127 @@ def test_gpio_libraries_get_what_they_need_inside_the_sandbox(agent: Container):
     assert_running(c)
 
 
+# --- the devices of the other displays: BlinkStick (USB), Unicorn HATs (SPI) -----------------
+
+# What the displays' udev rules (60-blinkt-agent.rules) are for; group and mode each
+# device node must get. Another USB device keeps Debian's default (root 0664).
+DEVICE_GROUPS = {
+    "/dev/gpiochip0": ("gpio", "660"),
+    "/dev/spidev0.0": ("spi", "660"),
+    "/dev/spidev0.1": ("spi", "660"),
+    "/dev/bus/usb/001/002": ("plugdev", "660"),  # a BlinkStick, 20a0:41e5
+    "/dev/bus/usb/001/003": ("root", "664"),  # a USB hub, not ours
+}
+# Run by `udevadm test` in a mount namespace of its own, where /sys, /dev and /run are
+# empty tmpfs: the kernel's devices are faked there (a sysfs directory with its uevent,
+# attributes and subsystem link, a device node made with mknod), so the real udev rules
+# engine applies the installed rules to them and sets the nodes' group and mode, without
+# any such hardware and without touching the container's own /dev. sd-device accepts a
+# /sys that is not sysfs with SYSTEMD_DEVICE_VERIFY_SYSFS=0.
+FAKE_DEVICES = r"""
+set -eu
+mount -t tmpfs fake-sysfs /sys && mount -t tmpfs fake-dev /dev && mount -t tmpfs fake-run /run
+mkdir -p /run/udev /sys/bus/gpio /sys/bus/usb /sys/class/spidev
+mknod -m 0666 /dev/null c 1 3
+# device SUBSYSTEM DEVPATH MAJOR MINOR DEVNAME DEVTYPE [ATTRIBUTE=VALUE...]
+device() {
+    subsystem=$1 syspath=/sys/devices/$2 major=$3 minor=$4 devname=$5 devtype=$6
+    shift 6
+    mkdir -p "$syspath" "$(dirname "/dev/$devname")"
+    printf 'MAJOR=%s\nMINOR=%s\nDEVNAME=%s\n' "$major" "$minor" "$devname" >"$syspath/uevent"
+    [ -z "$devtype" ] || printf 'DEVTYPE=%s\n' "$devtype" >>"$syspath/uevent"
+    for attribute; do printf '%s\n' "${attribute#*=}" >"$syspath/${attribute%%=*}"; done
+    ln -s "$subsystem" "$syspath/subsystem"
+    mknod -m 0600 "/dev/$devname" c "$major" "$minor"
+    udevadm test --action=add "$syspath" >/run/udev-test.log 2>&1
+    rules=$(grep -c '60-blinkt-agent.rules:[0-9]* GROUP' /run/udev-test.log || true)
+    echo "/dev/$devname $(stat -c '%G %a' "/dev/$devname") $rules"
+}
+soc=platform/soc/fe204000.spi/spi_master/spi0
+usb=platform/scb/fd500000.pcie/pci0000:00/0000:00:00.0/0000:01:00.0/usb1
+device /sys/bus/gpio platform/soc/fe200000.gpio/gpiochip0 254 0 gpiochip0 ""
+device /sys/class/spidev $soc/spi0.0/spidev/spidev0.0 153 0 spidev0.0 ""
+device /sys/class/spidev $soc/spi0.1/spidev/spidev0.1 153 1 spidev0.1 ""
+device /sys/bus/usb $usb/1-1.2 189 1 bus/usb/001/002 usb_device idVendor=20a0 idProduct=41e5
+device /sys/bus/usb $usb/1-1.3 189 2 bus/usb/001/003 usb_device idVendor=2109 idProduct=3431
+"""
+
+
+def test_udev_rules_give_the_display_devices_to_their_groups(agent: Container):
+    c = agent
+    c.apt("install --no-install-recommends udev")  # udevadm; the container runs no udevd
+    assert "/lib/udev/rules.d/60-blinkt-agent.rules" in c.sh("dpkg -L blinkt-agent").split()
+    # mount and mknod need capabilities the container's processes lack: this exec has them.
+    result = subprocess.run(
+        ["podman", "exec", "--privileged", "-e", "SYSTEMD_DEVICE_VERIFY_SYSFS=0", c.name,
+         "unshare", "--mount", "sh", "-c", FAKE_DEVICES],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    nodes = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert {node: (group, mode) for node, (group, mode, _) in nodes.items()} == DEVICE_GROUPS
+    # Each of ours by the package's rule (Debian has none of its own for them), not the hub.
+    assert {node: int(rules) for node, (_, _, rules) in nodes.items()} == {
+        node: int(group != "root") for node, (group, _) in DEVICE_GROUPS.items()
+    }
+
+
+def test_display_libraries_start_inside_the_sandbox_and_reach_the_groups_devices(
+    agent: Container,
+):
+    """pyusb (BlinkStick) and spidev (Unicorn HATs), pulled in as Recommends, start under
+    the unit's user and sandbox: libusb needs its udev monitor socket (AF_NETLINK). The
+    devices are root:spi and root:plugdev 0660 (see the udev proof); root:spi and
+    root:plugdev 0640 files take the same check of the groups surviving the sandbox."""
+    c = agent
+    for pkg in ("python3-usb", "python3-spidev"):
+        assert c.sh(f"dpkg-query -W -f='${{db:Status-Status}}' {pkg}") == "installed", pkg
+    files = "/var/lib/blinkt-gpio-double"
+    probe = "/usr/local/bin/blinkt-display-probe"
+    check = "/etc/systemd/system/blinkt-agent.service.d/zz-display-check.conf"
+    c.sh(
+        f"for g in spi plugdev; do echo $g > {files}/$g-only && chown root:$g {files}/$g-only"
+        f" && chmod 0640 {files}/$g-only; done"
+    )
+    script = (
+        f"#!/bin/sh\nset -e\ncat {files}/spi-only {files}/plugdev-only\n"
+        "exec python3 -c 'import spidev, usb.core; spidev.SpiDev(); "
+        'print("usb devices:", len(list(usb.core.find(find_all=True))))\'\n'
+    )
+    c.sh(f"cat > {probe} <<'EOF'\n{script}EOF\nchmod 0755 {probe}")
+    drop_in = f"[Service]\nType=oneshot\nRestart=no\nExecStart=\nExecStart={probe}\nExecStopPost=\n"
+    c.sh(f"cat > {check} <<'EOF'\n{drop_in}EOF\nsystemctl daemon-reload")
+    try:
+        c.sh(f"systemctl restart {UNIT}")
+        journal = c.sh(f"journalctl -u {UNIT} -n 10 -o cat --no-pager")
+        assert c.prop("Result") == "success", journal
+        assert "spi\nplugdev\nusb devices: 0\n" in journal
+    finally:
+        c.sh(f"rm {check} {probe} {files}/spi-only {files}/plugdev-only")
+        c.sh(f"systemctl daemon-reload && systemctl restart {UNIT}")
+    assert_running(c)
+
+
+def test_unit_allows_the_spi_and_usb_devices_and_scores_as_before(agent: Container, figures):
+    c = agent
+    show = c.sh(f"systemctl show {UNIT} -p DeviceAllow -p RestrictAddressFamilies").splitlines()
+    allowed = {line.split("=", 1)[1] for line in show if line.startswith("DeviceAllow=")}
+    ours = {"/dev/gpiomem rw", "char-gpiochip rw", "/dev/spidev0.0 rw", "/dev/spidev0.1 rw"}
+    # char-rtc r: ProtectClock= adds it (reading the clock's device, never setting it).
+    assert allowed == ours | {"char-usb_device rw", "char-rtc r"}
+    assert "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX" in show
+    out = c.sh(f"systemd-analyze security {UNIT} --no-pager")
+    offline = c.sh(f"systemd-analyze security --offline=true /lib/systemd/system/{UNIT} --no-pager")
+    scores = [
+        float(m[1]) for text in (out, offline)
+        if (m := re.search(r"Overall exposure level for \S+: ([\d.]+)", text))
+    ]  # fmt: skip
+    assert len(scores) == 2 and max(scores) <= 2.0, out + offline
+    figures["systemd-analyze security with the display devices"] = (
+        f"{scores[0]} (offline analysis: {scores[1]})"
+    )
+
+
 def test_leds_follow_allocation_changes(agent: Container, sim: Sim):
     c = agent
     running = PALETTE.running
@@ -376,6 +497,35 @@ def test_install_without_a_gpio_group_makes_it_and_purge_keeps_it(container: Con
     assert_running(c)
     c.apt("purge blinkt-agent")
     assert c.sh("getent group gpio").split(":")[2] == str(gid)
+
+
+def test_device_groups_that_exist_are_joined_not_made_again(container: Container):
+    """Raspberry Pi OS has groups spi (/dev/spidev*) and plugdev (Debian too): made before
+    the install here, they are the ones the user joins, with their own numbers."""
+    c = container
+    c.sh("dpkg --purge blinkt-agent && { ! getent group spi || groupdel spi; }")
+    c.sh("groupadd --system spi")
+    groups = ("gpio", "spi", "plugdev")
+    before = {g: c.sh(f"getent group {g}").split(":")[2] for g in groups}
+    c.apt(f"install {DEB}")
+    assert {g: c.sh(f"getent group {g}").split(":")[2] for g in groups} == before
+    assert set(groups) <= set(c.sh("id -nG blinkt-agent").split())
+    wait_for("the LEDs lit", lit_by_main(c, 3))
+
+
+def test_install_without_an_spi_group_makes_it_and_purge_keeps_it(container: Container):
+    """Debian has no spi group: the package makes it, as it does gpio, for its udev rule
+    that gives the group the SPI devices (without the group udev would warn at each load
+    of the rules and leave them root's); other users share it."""
+    c = container
+    c.sh("dpkg --purge blinkt-agent && groupdel spi")
+    c.apt(f"install {DEB}")
+    gid = int(c.sh("getent group spi").split(":")[2])
+    assert gid < 1000, "a system group"
+    assert {"spi", "plugdev"} <= set(c.sh("id -nG blinkt-agent").split())
+    wait_for("the LEDs lit", lit_by_main(c, 3))
+    c.apt("purge blinkt-agent")
+    assert c.sh("getent group spi").split(":")[2] == str(gid)
 
 
 def bump(version: str) -> str:
