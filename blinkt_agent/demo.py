@@ -147,7 +147,7 @@ def open_demo_display(
         try:
             return settings, display_of(settings), ""
         except DisplayError as err:
-            why = f"{err}; drawing it in the terminal instead"
+            why = f"drawn in the terminal: {err}"
     if kind.hardware:
         settings = config.override(
             settings, {"display": "terminal", "terminal.looks_like": kind.name}, origin="demo"
@@ -177,9 +177,9 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
             logging.getLogger("blinkt_agent").setLevel(logging.WARNING)
             if display.can.cursor and sys.stderr.isatty():
                 log_to(LogAbove(display))
-            if why:
-                display.note(why)
             display.legend(entries, tail=STOP_HINT)
+            if why:  # whole, above the LEDs: it says what to install or enable
+                log.warning("%s", why)
         else:
             legend = ", ".join(f"{colour_name(rgb)} {state}" for state, rgb in entries)
             log.info("demo: %s; %s", legend, STOP_HINT)

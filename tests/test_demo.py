@@ -217,3 +217,52 @@ def test_a_reader_that_goes_away_ends_the_demo_with_one_line(display):
     assert "Traceback" not in stderr and "Exception" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and "broken pipe" in errors[0].lower()
+
+
+# --- the other displays, drawn in the terminal where they are not present --------------------
+
+MATRIX_ROW = re.compile(r"^[\u25cf\u00b7]( [\u25cf\u00b7])+")
+
+
+def test_the_unicorn_hat_hd_demo_draws_a_16_by_16_grid_in_80_columns():
+    argv = blinkt_agent_argv("demo", "--display", "unicornhathd", "--speed", "4")
+    tmux = Tmux(argv, 80, rows=30, env=agent_env())
+    try:
+        rows = tmux.wait_for(story_reached("web[1] is running"))
+        tmux.keys("C-c")
+        status = tmux.exit_status()
+        final = tmux.rows()
+    finally:
+        tmux.kill()
+    assert any("drawn in the terminal: display = unicornhathd" in row for row in rows)
+    grid = [row for row in rows if MATRIX_ROW.match(row)]
+    assert len(grid) == 16 and all(len(MATRIX_ROW.match(r)[0].split()) == 16 for r in grid)
+    assert "  node pi-01: " in grid[0] and all(len(row) < 80 for row in grid)
+    assert sum(row.count("\u25cf") for row in grid) >= 9  # a 3x3 block per allocation
+    assert status == 0
+    assert all(set(row.replace(" ", "")) == {"\u00b7"} for row in final[-16:])  # dark
+
+
+@pytest.mark.parametrize(("display", "width", "height"), [("unicornhatmini", 17, 7),
+                                                          ("traffic", 3, 1),
+                                                          ("blinkstick", 8, 1)])  # fmt: skip
+def test_each_display_can_be_drawn_in_its_own_shape_on_request(display, width, height):
+    result = subprocess.run(
+        blinkt_agent_argv("demo", "--display", display, "--terminal", "--speed", "12",
+                          "--duration", "4"),
+        env=agent_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    frames = [line.split("  ")[0].split() for line in lines if re.match(r"off|[0-9a-f]{6}@", line)]
+    assert frames and all(len(leds) == width * height for leds in frames)
+    assert "in the terminal" not in result.stdout + result.stderr  # asked for, not a fallback
+
+
+def test_the_traffic_light_demo_legend_speaks_of_its_three_lights():
+    result = subprocess.run(
+        blinkt_agent_argv("demo", "--display", "traffic", "--terminal", "--speed", "12",
+                          "--duration", "3"),
+        env=agent_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.stdout.startswith("R failed  A pending or stopping  G all running")
