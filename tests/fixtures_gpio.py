@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # mypy checks that the double offers what BlinktDisplay uses of RPi.GPIO
-    from blinkt_agent.displays.blinkt import Gpio
+    from blinkt_agent.displays.gpio import Gpio
     from tests.gpio_double.RPi import GPIO as _double
 
     _offers: Gpio = _double

@@ -235,9 +235,10 @@ def test_the_unicorn_hat_hd_demo_draws_a_16_by_16_grid_in_80_columns():
     finally:
         tmux.kill()
     assert any("drawn in the terminal: display = unicornhathd" in row for row in rows)
-    grid = [row for row in rows if MATRIX_ROW.match(row)]
-    assert len(grid) == 16 and all(len(MATRIX_ROW.match(r)[0].split()) == 16 for r in grid)
-    assert "  node pi-01: " in grid[0] and all(len(row) < 80 for row in grid)
+    grid = [match[0] for row in rows if (match := MATRIX_ROW.match(row))]
+    assert len(grid) == 16 and all(len(leds.split()) == 16 for leds in grid)
+    first = next(row for row in rows if MATRIX_ROW.match(row))
+    assert "  node pi-01: " in first and all(len(row) < 80 for row in rows if MATRIX_ROW.match(row))
     assert sum(row.count("\u25cf") for row in grid) >= 9  # a 3x3 block per allocation
     assert status == 0
     assert all(set(row.replace(" ", "")) == {"\u00b7"} for row in final[-16:])  # dark
