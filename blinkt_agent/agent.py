@@ -25,7 +25,7 @@ from typing import Any
 from blinkt_agent import config, displays, mapping
 from blinkt_agent.backoff import Backoff
 from blinkt_agent.displays import Display, open_display, reopen_keys
-from blinkt_agent.errors import AgentError, ConfigError
+from blinkt_agent.errors import AgentError, ConfigError, DisplayError
 from blinkt_agent.notify import Notifier
 from blinkt_agent.snapshot import Problem, SourceFailed, Update
 from blinkt_agent.sources import Emit, Source, kind_of
@@ -38,6 +38,7 @@ MIN_SLEEP = 0.001  # a deadline that is already due still yields the CPU
 # Linger deadlines are on the wall clock, which can jump (a Pi without an RTC
 # setting its clock from NTP): look again at least this often.
 MAX_SLEEP = 60.0
+DISPLAY_RETRY_MAX = 30.0  # a display that failed mid-run is looked for at least this often
 
 
 def look_of(settings: config.Settings) -> Look:
@@ -95,6 +96,7 @@ class Agent:
         wall_ns: Callable[[], int] = time.time_ns,
         waker: Waker | None = None,
         make_source: Callable[[config.Settings, Post], Source] = source_of,
+        open_display: Callable[[config.Settings], Display] = display_of,
     ) -> None:
         self.settings = settings
         self.display = display
@@ -104,6 +106,7 @@ class Agent:
         self._clock = clock
         self._wall_ns = wall_ns
         self._make_source = make_source
+        self._open_display = open_display
         # Written by other threads and signal handlers: plain values, no locks.
         self._posted: deque[tuple[int, Update | Problem | SourceFailed]] = deque()
         self._stop_reason: str | None = None
@@ -115,6 +118,10 @@ class Agent:
         self._source_started = 0.0
         self._restart_at: float | None = None  # when a failed source is started again
         self._restarts = Backoff(cap=backoff_cap(settings))
+        # A hardware display that failed mid-run (a BlinkStick unplugged): opened again then.
+        self._display_failed: DisplayError | None = None
+        self._reopen_at: float | None = None
+        self._reopens = Backoff(cap=DISPLAY_RETRY_MAX)
         self.view = View()
         self.look = look_of(settings)
 
@@ -134,6 +141,16 @@ class Agent:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
+        try:
+            self._loop()
+        finally:  # also when the loop ends on an error: the source's thread ends with it
+            self.notifier.stopping()
+            if self._source is not None:
+                self._source.stop()
+                self._source = None
+        return 0
+
+    def _loop(self) -> None:
         self._start_source()
         self._render()
         self.notifier.ready()
@@ -153,10 +170,6 @@ class Agent:
             self.waker.wait(self._sleep_time())
         if self._stop_reason:
             log.info("%s: clearing the LEDs and stopping", self._stop_reason)
-        self.notifier.stopping()
-        if self._source is not None:
-            self._source.stop()
-        return 0
 
     def _sleep_time(self) -> float:
         """Until the next moment something can change without a post or a signal."""
@@ -167,6 +180,8 @@ class Agent:
             waits.append(aging)
         if self._restart_at is not None:
             waits.append(self._restart_at - now)
+        if self._reopen_at is not None:
+            waits.append(self._reopen_at - now)
         ping_in = self.notifier.ping_in()
         if ping_in is not None:
             # 0: due but not sent, as the source is not keeping time: look again later.
@@ -175,9 +190,39 @@ class Agent:
 
     def _render(self) -> None:
         now, now_ns = self._clock(), self._wall_ns()
+        if self._reopen_at is not None and now >= self._reopen_at:
+            self._reopen_display(now)
+        status = status_line(self.view, self.look, now, now_ns)
+        if self._display_failed is not None and self._reopen_at is not None:
+            wait = max(0.0, self._reopen_at - now)
+            status = f"display: {self._display_failed}, retry in {wait:.0f} s; {status}"
         # STATUS first: the demo shows it as the caption of this very frame.
-        self.notifier.status(status_line(self.view, self.look, now, now_ns))
-        self.display.show(frame(self.view, self.look, now, now_ns, self.display.shape))
+        self.notifier.status(status)
+        if self._display_failed is not None:
+            return
+        try:
+            self.display.show(frame(self.view, self.look, now, now_ns, self.display.shape))
+        except DisplayError as err:
+            if not displays.kind_of(self.settings["display"]).hardware:
+                raise  # a terminal or stdout gone: nobody is left to show anything to
+            log.error("%s; opening the display again", err)
+            self._lost_display(err, now)
+
+    def _lost_display(self, err: DisplayError, now: float) -> None:
+        self._display_failed = err
+        self._reopen_at = now + self._reopens.next()
+        with contextlib.suppress(Exception):  # the device may be gone: release what we can
+            self.display.release()
+
+    def _reopen_display(self, now: float) -> None:
+        try:
+            self.display = self._open_display(self.settings)
+        except DisplayError as err:
+            self._lost_display(err, now)
+            return
+        log.info("display %s is back", self.settings["display"])
+        self._display_failed, self._reopen_at = None, None
+        self._reopens.reset()
 
     def _absorb(self, event: Update | Problem | SourceFailed, now: float) -> None:
         if isinstance(event, Update):
@@ -249,11 +294,15 @@ class Agent:
             log.error("reload refused, keeping the running settings: %s", err)
             self.notifier.ready()
             return
-        if any(
+        reopen = any(
             new[k] != self.settings[k] for k in {*reopen_keys(new), *reopen_keys(self.settings)}
-        ):
+        )
+        if reopen and self._display_failed is None:
             displays.close(self.display)
-            self.display = display_of(new)
+        if reopen:  # opened by the next render, with the new settings
+            self._display_failed = DisplayError(f"display = {new['display']}: opening")
+            self._reopen_at = self._clock()
+            self._reopens.reset()
         self.look = look_of(new)
         if _watch_settings(new) != _watch_settings(self.settings):
             self.view = View()  # another node or cluster: do not show the old one's data

@@ -11,7 +11,7 @@ import requests
 
 from blinkt_agent import config, mapping
 from blinkt_agent.agent import Agent, signals_for, source_of
-from blinkt_agent.errors import Unreachable
+from blinkt_agent.errors import DisplayError, Unreachable
 from blinkt_agent.frame import BLINKT, DARK, Frame
 from blinkt_agent.notify import Notifier
 from blinkt_agent.snapshot import Problem, Snapshot, Update
@@ -422,3 +422,48 @@ def test_signals_wake_the_sleeping_loop(sim_cluster, recorder, caplog):
     assert "SIGTERM: clearing the LEDs and stopping" in caplog.text
     assert recorder.messages.count("READY=1") == 2 and "RELOADING=1" in recorder.messages
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+class Unplugged(Frames):
+    """A hardware display whose device went away: every write fails."""
+
+    def show(self, frame: Frame) -> None:
+        raise DisplayError("display = blinkstick: the BlinkStick BS000001-3.0 is gone")
+
+
+def test_a_hardware_display_lost_mid_run_is_opened_again_and_the_watchdog_keeps_going(
+    sim_cluster, recorder
+):
+    sim_cluster.nomad.add_alloc(sim_cluster.local_node_id, "web", client_status="running")
+    plugged_back = Frames()
+    opened = []
+
+    def reopen(settings):
+        opened.append(settings["display"])
+        if len(opened) < 2:  # still unplugged at the first try
+            raise DisplayError("display = blinkstick: no BlinkStick found")
+        return plugged_back
+
+    gone = Unplugged()
+    settings = settings_for(sim_cluster, display="blinkstick")
+    agent = Agent(settings, gone, notifier(recorder), open_display=reopen)
+    agent._reopens.base = 0.05  # the retry's first steps, short for a test
+    start(agent)
+    wait_for(lambda: plugged_back.frames, timeout=10)
+    agent.stop()
+    assert gone.closed and opened == ["blinkstick", "blinkstick"]
+    assert any(
+        s.startswith("display: display = blinkstick: the BlinkStick") for s in recorder.statuses()
+    )
+    assert any("no BlinkStick found, retry in" in s for s in recorder.statuses())
+    assert recorder.count("WATCHDOG=1") > 0
+    palette = mapping.Palette.default()
+    assert [(p.r, p.g, p.b) for p in plugged_back.frames[-1] if not p.is_off] == [palette.running]
+
+
+def test_a_terminal_that_goes_away_still_ends_the_agent(sim_cluster, recorder):
+    gone = Unplugged()
+    agent = Agent(settings_for(sim_cluster, display="terminal"), gone, notifier(recorder))
+    with pytest.raises(DisplayError):
+        agent.run()
+    assert agent._source is None  # its thread was told to stop
