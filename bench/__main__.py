@@ -3,6 +3,7 @@
 from bench import (
     bench_discovery,
     bench_display,
+    bench_displays,
     bench_identity,
     bench_idle,
     bench_kubernetes,
@@ -15,6 +16,7 @@ from bench import (
 SUITES = (
     bench_mapping,
     bench_display,
+    bench_displays,
     bench_latency,
     bench_kubernetes,
     bench_discovery,
