@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from blinkt_agent import cli, config, mapping
+from blinkt_agent.displays import DISPLAYS
 from blinkt_agent.errors import EXIT_CONFIG, EXIT_IOERR, EXIT_NOPERM, EXIT_UNAVAILABLE
+from tools import ansi_png
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -117,7 +119,38 @@ def test_readme_development_section_explains_make_test():
 
 
 def test_readme_stays_short():
-    assert len(README.splitlines()) <= 260
+    # 260 before the Displays section: a picture, a legend and the wiring per display.
+    assert len(README.splitlines()) <= 360
+
+
+def test_readme_shows_each_hardware_display_in_a_real_picture_with_its_settings():
+    """Each display has its row (settings, package, group) and a picture in "Displays",
+    with alt text that says what it shows; each picture is its committed capture
+    (tools/demo-screenshot.sh --displays) rendered, 80 columns wide."""
+    displays = _section(README, "Displays")
+    pictures = re.findall(r"^!\[([^\]]*)\]\((docs/display-[a-z-]+)\.png\)$", displays, re.M)
+    for name, kind in DISPLAYS.items():
+        row = re.search(rf"^\| `{name}`[ `,].*$", displays, re.M)
+        assert row, name
+        for key in config.SCHEMA:
+            if key.section == kind.section:
+                assert f"`{key.dotted}`" in row.group(0), key.dotted
+        for package in kind.packages:
+            assert all(f"`{p.strip()}`" in displays for p in package.split("|")), package
+        for group in kind.groups:
+            assert row.group(0).endswith(f"| `{group}` |"), name
+        if kind.hardware:
+            assert any(f"--display {name}" in alt for alt, _ in pictures), name
+    for alt, stem in pictures:
+        assert len(alt.split()) >= 12, stem  # says what the picture shows, not just its name
+        assert (ROOT / f"{stem}.png").is_file() and (ROOT / f"{stem}.ansi").is_file(), stem
+    pil = pytest.importorskip("PIL.Image")
+    if not ansi_png.DEFAULT_FONT.is_file():
+        pytest.skip(f"needs {ansi_png.DEFAULT_FONT} (Debian: fonts-dejavu-core)")
+    for _, stem in pictures:
+        rows = ansi_png.parse((ROOT / f"{stem}.ansi").read_text(encoding="utf-8"))
+        with pil.open(ROOT / f"{stem}.png") as picture:
+            assert picture.size == ansi_png.render(rows, columns=80).size, stem
 
 
 # Being written on another branch at the same time as the pages that link to it.
