@@ -34,6 +34,8 @@ ROLE_ONLY = {
     "blinkt_agent_package_name",
     "blinkt_agent_package_version",
     "blinkt_agent_gpio_packages",
+    "blinkt_agent_display_packages",  # tests/test_role_displays.py
+    "blinkt_agent_spi_enable",
     "blinkt_agent_apt_cache_valid_time",
     "blinkt_agent_watchdog_sec",
     "blinkt_agent_health_retries",
@@ -208,6 +210,9 @@ def _other_value(index: int, key: config.Key):
         "consul.dns": "192.0.2.8:8653",
         "blinkt.data_pin": 17,  # the two pins must differ
         "blinkt.clock_pin": 27,
+        "traffic.red_pin": 5,  # the three lights must differ
+        "traffic.amber_pin": 6,
+        "traffic.green_pin": 13,
     }
     if key.dotted in special:
         return special[key.dotted]
@@ -264,8 +269,8 @@ def test_role_readme_lists_every_variable_with_its_default():
     for variable, default in DEFAULTS.items():
         row = re.search(rf"^\| `{variable}` \| (.*?) \|", readme, re.M)
         assert row, f"roles/blinkt_agent/README.md has no row for {variable}"
-        if variable == "blinkt_agent_deb_path":
-            continue  # a lookup, described in words
+        if variable in ("blinkt_agent_deb_path", "blinkt_agent_display_packages"):
+            continue  # a lookup, a dict per display: described in words
         shown = row.group(1).strip("`")
         if isinstance(default, list):
             assert shown == "[" + ", ".join(default) + "]", variable
