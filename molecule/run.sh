@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the molecule scenarios against booted bookworm containers (podman).
 #
-#   molecule/run.sh               every scenario (default, fleet, kubernetes)
+#   molecule/run.sh               every scenario (default, fleet, kubernetes, displays)
 #   molecule/run.sh fleet         only the named ones
 #
 # For each scenario a fresh simulator (simulated Nomad API + Consul DNS from
@@ -15,6 +15,9 @@
 # as a higher version, for the upgrade step). The simulator enforces ACLs with a
 # fresh token (BLINKT_SIM_TOKEN), which the role must deliver to the agent
 # and must never print: a scenario whose output contains it fails.
+#
+# The displays scenario shows the same simulated Nomad on a traffic light (the
+# RPi.GPIO double) and on a Unicorn HAT HD (the spidev double, tests/spidev_double).
 #
 # The kubernetes scenario gets a simulated k3s API server instead (HTTPS with a
 # fresh CA, the RBAC of deploy/kubernetes/, nodes pi-01 and pi-02, 3 pods of a
@@ -159,7 +162,7 @@ start_kubernetes_sim() {
 }
 
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(default fleet kubernetes)
+((${#scenarios[@]})) || scenarios=(default fleet kubernetes displays)
 
 # Molecule says when each action starts and ends; note the times, so that
 # every run reports how long converge, idempotence and verify took.
