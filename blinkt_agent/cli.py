@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from blinkt_agent import __version__, config, displays
 from blinkt_agent.agent import Agent, display_of, look_of, signals_for, source_of
-from blinkt_agent.displays import DISPLAY_NAMES
+from blinkt_agent.displays import DISPLAY_NAMES, DISPLAYS
 from blinkt_agent.displays.terminal import LogAbove, TerminalDisplay
 from blinkt_agent.errors import (
     EXIT_FAILURE,
@@ -101,10 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="blinkt-agent",
         description=(
-            "Show what a Nomad or Kubernetes node runs on LEDs: a Pimoroni Blinkt!, a traffic "
-            "light, a BlinkStick or a Unicorn HAT."
+            "Show what a Nomad or Kubernetes node runs on LEDs: a Pimoroni Blinkt!,\n"
+            "a traffic light, a BlinkStick or a Unicorn HAT."
         ),
         parents=[common],
+        epilog="displays (--display):\n"
+        + "\n".join(f"  {kind.name:16}{kind.summary}" for kind in DISPLAYS.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"blinkt-agent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -35,9 +35,10 @@ def test_every_display_section_is_a_settings_section():
     assert {kind.section for kind in DISPLAYS.values()} <= sections
 
 
-def test_the_command_line_help_names_every_display():
+def test_the_command_line_help_names_every_display_with_its_summary():
     text = _parser().format_help()
-    assert all(name in text for name in DISPLAY_NAMES)
+    assert all(f"  {kind.name:16}{kind.summary}" in text for kind in DISPLAYS.values())
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 @pytest.mark.parametrize("name", DISPLAY_NAMES)

@@ -9,7 +9,6 @@ is opened: `blinkt-agent once --display json` never imports RPi.GPIO or spidev.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,14 +44,6 @@ def close(display: Display) -> None:
         display.clear()
     finally:
         display.release()
-
-
-@contextlib.contextmanager
-def closing(display: Display):  # type: ignore[no-untyped-def]
-    try:
-        yield display
-    finally:
-        close(display)
 
 
 @dataclass(frozen=True)
@@ -98,7 +89,7 @@ DISPLAYS: dict[str, DisplayKind] = {
         ),
         DisplayKind(
             "traffic",
-            "traffic light: red, amber and green LEDs on three GPIO pins (Pi-Traffic)",
+            "traffic light: red, amber, green LEDs on three GPIO pins",
             SIGNAL,
             "blinkt_agent.displays.traffic:open_display",
             section="traffic",
@@ -134,14 +125,14 @@ DISPLAYS: dict[str, DisplayKind] = {
         ),
         DisplayKind(
             "terminal",
-            "the LEDs drawn in a terminal, in the shape of terminal.looks_like",
+            "a display drawn in the terminal (terminal.looks_like)",
             BLINKT,
             "blinkt_agent.displays.terminal:open_display",
             section="terminal",
         ),
         DisplayKind(
             "json",
-            "frames as JSON lines on stdout, in the shape of json.looks_like",
+            "frames as JSON lines on stdout (json.looks_like)",
             BLINKT,
             "blinkt_agent.displays.jsonlines:open_display",
             section="json",
@@ -181,7 +172,6 @@ __all__ = [
     "Display",
     "DisplayKind",
     "close",
-    "closing",
     "kind_of",
     "open_display",
     "reopen_keys",
