@@ -130,6 +130,13 @@ def test_release_cleans_up_only_our_three_pins(gpio_double):
     assert all(gpio_double.is_setup(pin) for pin in (4, 23, 24))
 
 
+def test_release_while_a_light_is_lit_keeps_it_lit_as_once_leaves_its_frame(gpio_double):
+    display = TrafficDisplay(gpio=gpio_double)
+    display.show(signal(green=GREEN))
+    display.release()
+    assert gpio_double.high(PINS) == [11] and all(gpio_double.is_setup(pin) for pin in PINS)
+
+
 def test_close_leaves_the_lights_off_and_the_pins_released(gpio_double):
     display = TrafficDisplay(gpio=gpio_double)
     display.show(signal(RED, AMBER, GREEN))
@@ -167,7 +174,7 @@ def test_state_file_carries_the_pin_levels(gpio_double, tmp_path, monkeypatch):
     state = json.loads(state_file.read_text())
     assert state["pins"] == {"9": 1, "10": 0, "11": 1}
     assert {"pixels", "frames", "cleaned_up", "pid"} <= state.keys()
-    display.release()
+    close(display)
     assert json.loads(state_file.read_text())["pins"] == {}
 
 

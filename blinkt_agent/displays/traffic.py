@@ -77,12 +77,15 @@ class TrafficDisplay:
     def release(self) -> None:
         """Hand our three pins (only those) back to RPi.GPIO as inputs; safe to call twice.
 
-        The lights are not cleared first (displays.close() does that): a released pin is
-        an input, which no longer drives its LED."""
+        A pin handed back is an input, which no longer drives its LED: while a light is
+        lit (`once` leaves its frame shown) the pins stay outputs at their levels, as
+        RPi.GPIO leaves them when a process ends without cleanup. displays.close() clears
+        first, so the service always hands them back."""
         if self._released:
             return
         self._released = True
-        self._gpio.cleanup(list(self._pins))
+        if self._gpio.HIGH not in self._levels:
+            self._gpio.cleanup(list(self._pins))
 
     def _drive(self, levels: list[Literal[0, 1]], *, force: bool) -> None:
         try:
