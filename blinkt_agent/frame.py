@@ -75,8 +75,13 @@ class Pixel:
         return self.brightness == 0.0 or (self.r, self.g, self.b) == (0, 0, 0)
 
     def scaled(self) -> tuple[int, int, int]:
-        """r, g, b times the brightness: for displays without a brightness of their own."""
-        r, g, b = (round(c * self.brightness) for c in (self.r, self.g, self.b))
+        """r, g, b times the brightness, for displays without a brightness of their own
+        (the BlinkStick, the Unicorn HATs); a lit pixel keeps each of its non-zero
+        channels at least 1, so that a dim setting never turns a state LED off or
+        changes its hue."""
+        if self.is_off:
+            return (0, 0, 0)
+        r, g, b = (max(1, round(c * self.brightness)) if c else 0 for c in (self.r, self.g, self.b))
         return (r, g, b)
 
 

@@ -192,12 +192,11 @@ PIXELS = st.builds(
 
 
 def expected_colour(pixel):
-    """Pixel.scaled(), with each colour of a lit pixel at least 1."""
-    scaled = pixel.scaled()
+    """r, g, b times the brightness, rounded, each colour of a lit pixel at least 1."""
     if pixel.is_off:
         return (0, 0, 0)
     return tuple(
-        max(s, 1) if c else 0 for c, s in zip((pixel.r, pixel.g, pixel.b), scaled, strict=True)
+        max(round(c * pixel.brightness), 1) if c else 0 for c in (pixel.r, pixel.g, pixel.b)
     )
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 from blinkt_agent.errors import DisplayError
-from blinkt_agent.frame import Frame, Pixel, Shape, check_frame, dark
+from blinkt_agent.frame import Frame, Shape, check_frame, dark
 
 if TYPE_CHECKING:
     from blinkt_agent.config import Settings
@@ -129,30 +129,17 @@ def model_of(serial: str, bcd_device: int) -> Model:
     )
 
 
-def led_colour(pixel: Pixel) -> tuple[int, int, int]:
-    """r, g, b times the brightness; a lit pixel keeps each of its colours at least 1,
-    so that a dim setting never turns a state LED off (or changes its hue to black)."""
-    if pixel.is_off:
-        return (0, 0, 0)
-    r, g, b = pixel.scaled()
-    return (
-        max(r, 1) if pixel.r else 0,
-        max(g, 1) if pixel.g else 0,
-        max(b, 1) if pixel.b else 0,
-    )
-
-
 def report_for(frame: Frame) -> tuple[int, bytes]:
     """(report id, data) that sets every LED of `frame` in one transfer."""
     if len(frame) == 1:
-        return COLOUR_REPORT, bytes((COLOUR_REPORT, *led_colour(frame[0])))
+        return COLOUR_REPORT, bytes((COLOUR_REPORT, *frame[0].scaled()))
     fitting = [(holds, report_id) for holds, report_id in FRAME_REPORTS if len(frame) <= holds]
     if not fitting:
         raise ValueError(f"blinkstick: {len(frame)} LEDs; a report holds at most 64")
     holds, report_id = fitting[0]
     data = bytearray((report_id, CHANNEL))
     for pixel in frame:
-        r, g, b = led_colour(pixel)
+        r, g, b = pixel.scaled()
         data += bytes((g, r, b))
     data += bytes(3 * (holds - len(frame)))
     return report_id, bytes(data)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Protocol, cast
 
 from blinkt_agent.errors import DisplayError
-from blinkt_agent.frame import Pixel, Shape
+from blinkt_agent.frame import Shape
 
 PACKAGE = "python3-spidev"
 ENABLE_SPI = (
@@ -95,20 +95,6 @@ def close_quietly(spi: SpiDev) -> None:
 
 def _reason(err: OSError) -> str:
     return err.strerror or str(err) or type(err).__name__
-
-
-def lit_rgb(pixel: Pixel) -> tuple[int, int, int]:
-    """r, g, b times the brightness (Pixel.scaled), as both Unicorn libraries scale RGB;
-    a lit pixel keeps its non-zero channels at least 1, so a dim setting never turns a
-    state LED off (or changes its hue to another channel's)."""
-    if pixel.is_off:
-        return (0, 0, 0)
-    r, g, b = pixel.scaled()
-    return (
-        max(1, r) if pixel.r else 0,
-        max(1, g) if pixel.g else 0,
-        max(1, b) if pixel.b else 0,
-    )
 
 
 def turned(shape: Shape, rotation: int) -> tuple[tuple[int, ...], int, int]:

@@ -48,7 +48,7 @@ def frame_bytes(frame: Frame, order: tuple[int, ...] = tuple(range(SHAPE.size)))
         pixel = frame[index]
         rgb = colours.get(pixel)
         if rgb is None:
-            rgb = colours[pixel] = spi.lit_rgb(pixel)
+            rgb = colours[pixel] = pixel.scaled()
         data += bytes(rgb)
     return bytes(data)
 

@@ -107,7 +107,7 @@ def init_commands() -> list[list[int]]:
 
 def gray(pixel: Pixel) -> tuple[int, int, int]:
     """The pixel's 6-bit gray levels: its scaled RGB >> 2, a lit channel at least 1."""
-    r, g, b = spi.lit_rgb(pixel)
+    r, g, b = pixel.scaled()
     return (max(1, r >> 2) if r else 0, max(1, g >> 2) if g else 0, max(1, b >> 2) if b else 0)
 
 
