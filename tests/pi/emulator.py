@@ -100,6 +100,30 @@ class LedWatch:
                     )
                 self._changed.wait(left)
 
+    def driven(self, pins: tuple[int, ...]) -> tuple[int | None, ...]:
+        """The level each pin drives now (None: not an output), from the register trace."""
+        with self._changed:
+            return tuple(self._trace.gpio.driven(pin) for pin in pins)
+
+    def wait_driven(
+        self, what: str, pins: tuple[int, ...], probe: Callable[[tuple[int | None, ...]], Any],
+        timeout: float,
+    ) -> tuple[int | None, ...]:  # fmt: skip
+        """Wait until probe(the levels `pins` drive) is truthy; return those levels."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                levels = tuple(self._trace.gpio.driven(pin) for pin in pins)
+                if probe(levels):
+                    return levels
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PiError(
+                        f"timed out after {timeout:.0f} s waiting for pins {pins} to show "
+                        f"{what}; they drive {levels}"
+                    )
+                self._changed.wait(left)
+
 
 def describe(events: list[Event]) -> str:
     """A short account of decoded events, for failure messages."""

@@ -27,6 +27,7 @@ from tests.pi.emulator import EmulatedPi, describe
 from tests.pi.gpio_trace import Event
 
 GUEST_FILES = Path(__file__).parent / "guest"
+REPO = Path(__file__).resolve().parents[2]
 UNIT = "blinkt-agent.service"
 SIM_UNIT = "blinkt-sim.service"
 CONFIG = "/etc/blinkt-agent/config.toml"
@@ -191,7 +192,10 @@ def test_raspberry_pi_os_rule_and_the_packages_agree(pi: EmulatedPi):
     assert stat(pi) == "root:gpio 660"
     gid = pi.sh("getent group gpio").split(":")[2]
     applied = pi.sh("udevadm test /sys/bus/gpio/devices/gpiochip0 2>&1")
-    for rule in (f"{Path(PACKAGE_RULE).name}:5", "99-com.rules:3"):
+    ours = REPO / "debian" / "blinkt-agent.udev"
+    lines = enumerate(ours.read_text().splitlines(), 1)
+    line = next(n for n, text in lines if "gpiochip" in text and not text.startswith("#"))
+    for rule in (f"{Path(PACKAGE_RULE).name}:{line}", "99-com.rules:3"):
         assert f"{rule} GROUP {gid}" in applied and f"{rule} MODE 0660" in applied, applied
 
 
@@ -311,3 +315,28 @@ def test_without_device_allow_the_kernel_refuses_the_chip(pi: EmulatedPi):
     pi.sh(f"rm {drop_in} && systemctl daemon-reload && systemctl reset-failed {UNIT} && "
           f"systemctl start {UNIT}")  # fmt: skip
     wait_for_leds(pi, "the allocations with the shipped unit", lambda px: px == before, mark)
+
+
+def test_a_traffic_light_on_the_pi_traffic_pins_shows_the_worst_state(pi: EmulatedPi):
+    """The same Pi wearing a Pi-Traffic (BCM 9 red, 10 amber, 11 green): one light, the
+    worst state, through the kernel's GPIO driver; dark and handed back on stop."""
+    lights = (9, 10, 11)
+    pi.sh(f'sed -i -e \'s/^#display = "blinkt"$/display = "traffic"/\' {CONFIG}')
+    pi.sh(f"systemctl reload {UNIT}")
+
+    def one_light(levels):
+        return sorted(levels) == [0, 0, 1]
+
+    levels = pi.leds.wait_driven("one light", lights, one_light, LED_TIMEOUT)
+    status = prop(pi, "StatusText")
+    worst = "red" if " failed" in status else "amber" if " pending" in status else "green"
+    assert dict(zip(("red", "amber", "green"), levels, strict=True))[worst] == 1, status
+    body = json.dumps({"node": NODE, "job": "db", "group": "db", "client_status": "failed"})
+    pi.sh(f"simctl POST allocations '{body}'")
+    pi.leds.wait_driven("red", lights, lambda levels: levels == (1, 0, 0), LED_TIMEOUT)
+    pi.sh(f"systemctl stop {UNIT}")
+    # Cleared, then handed back (inputs), by the agent and again by ExecStopPost.
+    assert show(pi, "ActiveState")["ActiveState"] == "inactive"
+    released = pi.leds.wait_driven("inputs", lights, lambda levels: set(levels) == {None}, 30)
+    assert released == (None, None, None)
+    pi.sh(f'sed -i -e \'s/^display = "traffic"$/#display = "blinkt"/\' {CONFIG}')
