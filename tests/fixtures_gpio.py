@@ -45,3 +45,13 @@ def gpio_double():
     gpio.reset()
     yield gpio
     gpio.reset()
+
+
+def refusing(gpio_double, monkeypatch, error):
+    """The RPi.GPIO double, with a setmode() that fails the way the real libraries do."""
+
+    def setmode(mode):
+        raise error
+
+    monkeypatch.setattr(gpio_double, "setmode", setmode)
+    return gpio_double

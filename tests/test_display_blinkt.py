@@ -10,6 +10,7 @@ from blinkt_agent.displays import close, open_display
 from blinkt_agent.displays.blinkt import BlinktDisplay
 from blinkt_agent.errors import EXIT_IOERR, ConfigError, DisplayError
 from blinkt_agent.frame import DARK, Pixel, apa102_brightness, make_frame
+from tests.fixtures_gpio import refusing
 
 FRAME = make_frame(Pixel(i * 30, 255 - i * 30, 7 * i, i / 7) for i in range(8))
 
@@ -89,16 +90,6 @@ def test_missing_library_is_a_display_error_with_install_hint(monkeypatch):
     with pytest.raises(DisplayError, match="apt install python3-rpi-lgpio") as error:
         BlinktDisplay()
     assert error.value.exit_code == EXIT_IOERR
-
-
-def refusing(gpio_double, monkeypatch, error):
-    """The RPi.GPIO double, with a setmode() that fails the way the real libraries do."""
-
-    def setmode(mode):
-        raise error
-
-    monkeypatch.setattr(gpio_double, "setmode", setmode)
-    return gpio_double
 
 
 @pytest.mark.parametrize(

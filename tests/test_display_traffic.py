@@ -14,6 +14,7 @@ from blinkt_agent.displays import DISPLAYS, close, open_display
 from blinkt_agent.displays.traffic import TrafficDisplay
 from blinkt_agent.errors import EXIT_IOERR, DisplayError
 from blinkt_agent.frame import OFF, SIGNAL, Pixel, dark
+from tests.fixtures_gpio import refusing
 
 if TYPE_CHECKING:  # mypy: the double offers what the GPIO displays use of RPi.GPIO
     from blinkt_agent.displays.gpio import Gpio
@@ -208,16 +209,6 @@ def test_missing_library_is_one_line_naming_the_display_and_the_package(monkeypa
     message = one_line_error(error)
     assert message.startswith("display = traffic: RPi.GPIO not found")
     assert "python3-rpi-lgpio" in message
-
-
-def refusing(gpio_double, monkeypatch, error):
-    """The RPi.GPIO double, with a setmode() that fails the way the real libraries do."""
-
-    def setmode(mode):
-        raise error
-
-    monkeypatch.setattr(gpio_double, "setmode", setmode)
-    return gpio_double
 
 
 @pytest.mark.parametrize(
