@@ -208,6 +208,12 @@ class Agent:
             log.error("%s; opening the display again", err)
             self._lost_display(err, now)
 
+    def close_display(self) -> None:
+        """LEDs dark and the device released, unless it failed and is released already
+        (then `blinkt-agent clear`, the unit's ExecStopPost, darkens what it can)."""
+        if self._display_failed is None:
+            displays.close(self.display)
+
     def _lost_display(self, err: DisplayError, now: float) -> None:
         self._display_failed = err
         self._reopen_at = now + self._reopens.next()

@@ -250,7 +250,7 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings) -> int:
         with signals_for(agent):  # SIGTERM/SIGINT stop, SIGHUP reloads
             return agent.run()
     finally:
-        displays.close(agent.display)
+        agent.close_display()
 
 
 def cmd_once(args: argparse.Namespace, settings: config.Settings) -> int:

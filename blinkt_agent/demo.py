@@ -219,7 +219,7 @@ def run_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
         finally:
             stop.set()
             teller.join(timeout=5)  # the story puts the API back before the servers stop
-            displays.close(agent.display)
+            agent.close_display()
         if failed:
             raise failed[0]
     return 0

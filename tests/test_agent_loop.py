@@ -461,6 +461,21 @@ def test_a_hardware_display_lost_mid_run_is_opened_again_and_the_watchdog_keeps_
     assert [(p.r, p.g, p.b) for p in plugged_back.frames[-1] if not p.is_off] == [palette.running]
 
 
+def test_stopping_while_the_display_is_lost_does_not_write_to_it(sim_cluster, recorder):
+    never_back = Unplugged()
+
+    def reopen(settings):
+        raise DisplayError("display = blinkstick: no BlinkStick found")
+
+    settings = settings_for(sim_cluster, display="blinkstick")
+    agent, thread = start(Agent(settings, never_back, notifier(recorder), open_display=reopen))
+    wait_for(lambda: any(s.startswith("display: ") for s in recorder.statuses()))
+    agent.stop()
+    thread.join(timeout=5)
+    agent.close_display()  # as `run` does on the way out: no write to the lost device
+    assert never_back.closed and never_back.frames == []
+
+
 def test_a_terminal_that_goes_away_still_ends_the_agent(sim_cluster, recorder):
     gone = Unplugged()
     agent = Agent(settings_for(sim_cluster, display="terminal"), gone, notifier(recorder))
