@@ -55,3 +55,12 @@ def refusing(gpio_double, monkeypatch, error):
 
     monkeypatch.setattr(gpio_double, "setmode", setmode)
     return gpio_double
+
+
+@pytest.fixture
+def rpi_on_path(monkeypatch, gpio_double):
+    """The double importable as RPi.GPIO, as in the system-test container."""
+    monkeypatch.syspath_prepend(str(Path(gpio_double.__file__).parents[1]))
+    yield
+    for name in ("RPi.GPIO", "RPi"):
+        sys.modules.pop(name, None)

@@ -1,7 +1,6 @@
 """The real BlinktDisplay driving the RPi.GPIO double, checked by decoding the LEDs."""
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -69,15 +68,6 @@ def test_custom_pins_drive_the_leds(gpio_double):
         gpio=gpio_double,
     ).show(FRAME)
     assert gpio_double.pixels() == decoded(FRAME)
-
-
-@pytest.fixture
-def rpi_on_path(monkeypatch, gpio_double):
-    """The double importable as RPi.GPIO, as in the system-test container."""
-    monkeypatch.syspath_prepend(str(Path(gpio_double.__file__).parents[1]))
-    yield
-    for name in ("RPi.GPIO", "RPi"):
-        sys.modules.pop(name, None)
 
 
 def test_rpi_gpio_is_imported_when_no_module_is_given(rpi_on_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -180,15 +179,6 @@ def test_state_file_carries_the_pin_levels(gpio_double, tmp_path, monkeypatch):
 
 
 # --- the library missing, the pins refused -----------------------------------------------
-
-
-@pytest.fixture
-def rpi_on_path(monkeypatch, gpio_double):
-    """The double importable as RPi.GPIO, as in the system-test container."""
-    monkeypatch.syspath_prepend(str(Path(gpio_double.__file__).parents[1]))
-    yield
-    for name in ("RPi.GPIO", "RPi"):
-        sys.modules.pop(name, None)
 
 
 def test_rpi_gpio_is_imported_when_no_module_is_given(rpi_on_path):
